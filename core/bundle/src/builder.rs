@@ -1,0 +1,470 @@
+//! The bundle builder: composes scanners into one tar stream.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Component, Path};
+
+use crate::fs::{file_entry, mtime_of};
+use crate::name::os_bytes;
+use crate::scanner::Opener;
+use crate::{Candidate, EntryKind, EntryName, Error, FsScanner, Scanner, ShouldSkip};
+
+/// Directory names that hold version-control metadata. They are never bundled: they can be
+/// large, they may hold credentials (`.git/config`), and Salt has no use for them.
+pub const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "CVS", "_darcs"];
+
+/// Whether a single path component is version-control metadata (see [`VCS_DIRS`]).
+pub fn is_vcs_metadata(component: &[u8]) -> bool {
+    VCS_DIRS.iter().any(|d| d.as_bytes() == component)
+}
+
+/// The top-level directory for artifacts.
+pub const ARTIFACTS_DIR: &str = "_artifacts";
+/// The top-level directory for source code.
+pub const SOURCE_DIR: &str = "_source";
+/// The name of the commit file at the bundle root.
+pub const GITCOMMIT_FILE: &str = ".gitcommit";
+
+/// What `.gitcommit` records: the commit that was deployed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitCommit {
+    /// The full hexadecimal hash of `HEAD`.
+    pub hash: String,
+    /// Exactly what `git describe --all` prints, without the trailing newline.
+    pub describe: String,
+}
+
+/// Counts of what a [`Builder`] has written so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Regular files written.
+    pub files: u64,
+    /// Symlinks written.
+    pub symlinks: u64,
+    /// Bytes of file content written (not counting tar headers and padding).
+    pub content_bytes: u64,
+}
+
+enum Sink<W: Write> {
+    Tar(tar::Builder<BufWriter<W>>),
+    List(BufWriter<W>),
+}
+
+/// Builds a deployment bundle, streaming it to any [`Write`]r as entries are added: nothing is
+/// held in memory but one copy buffer and the set of names already written (to refuse
+/// duplicates).
+///
+/// The layout is SpiroFS's: the `_salt` directory at the root, artifacts under `_artifacts/`,
+/// source under `_source/`, and `.gitcommit` at the root. Entries are written in the order the
+/// `add_*` calls are made and, within one call, in the scanner's (sorted) order, so the same
+/// tree always gives the same bytes. Owners are always 0/0 with empty names; with
+/// [`source_date_epoch`](Builder::source_date_epoch) set, mtimes are clamped to it.
+///
+/// ```
+/// use spiro_bundle::{Builder, EntryName, FsScanner};
+/// # let dir = tempfile::tempdir()?;
+/// # std::fs::create_dir(dir.path().join("_salt"))?;
+/// # std::fs::write(dir.path().join("_salt/top.sls"), "base: {}\n")?;
+/// let mut builder = Builder::new(Vec::new());
+/// builder.add_saltdir(&dir.path().join("_salt"))?;
+/// builder.add_virtual(&EntryName::new("motd").unwrap(), b"hello\n")?;
+/// builder.add_source(&FsScanner::new(dir.path()).exclude("_salt"))?;
+/// let tar_bytes = builder.finish()?;
+///
+/// let names: Vec<String> = tar::Archive::new(&tar_bytes[..]).entries()?
+///     .map(|e| e.unwrap().path().unwrap().display().to_string())
+///     .collect();
+/// assert_eq!(names, ["top.sls", "motd"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Builder<W: Write> {
+    sink: Sink<W>,
+    mtime_clamp: Option<u64>,
+    /// Every name written, with the index of its origin in `origins`, to refuse duplicates.
+    seen: HashMap<EntryName, usize>,
+    origins: Vec<String>,
+    stats: Stats,
+}
+
+/// The copy buffer of the writer side: large enough that a big artifact moves in few syscalls.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+impl<W: Write> Builder<W> {
+    /// A builder that writes an uncompressed tar to `out`. `out` need not be buffered.
+    pub fn new(out: W) -> Builder<W> {
+        let mut tar = tar::Builder::new(BufWriter::with_capacity(WRITE_BUFFER, out));
+        tar.mode(tar::HeaderMode::Deterministic);
+        tar.follow_symlinks(false);
+        Builder::with_sink(Sink::Tar(tar))
+    }
+
+    /// A builder that writes the names of the entries it would bundle, one per line, and opens
+    /// no file: what `spiro-deploy --list` prints.
+    ///
+    /// ```
+    /// use spiro_bundle::{Builder, EntryName};
+    /// let mut builder = Builder::listing(Vec::new());
+    /// builder.add_virtual(&EntryName::new("a").unwrap(), b"")?;
+    /// assert_eq!(builder.finish()?, b"a\n");
+    /// # Ok::<(), spiro_bundle::Error>(())
+    /// ```
+    pub fn listing(out: W) -> Builder<W> {
+        Builder::with_sink(Sink::List(BufWriter::new(out)))
+    }
+
+    fn with_sink(sink: Sink<W>) -> Builder<W> {
+        Builder {
+            sink,
+            mtime_clamp: None,
+            seen: HashMap::new(),
+            origins: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Clamps every mtime to `epoch` (seconds since the Unix epoch), as the reproducible-builds
+    /// `SOURCE_DATE_EPOCH` convention asks. Virtual entries get `epoch` itself (0 without it).
+    pub fn source_date_epoch(&mut self, epoch: Option<u64>) -> &mut Builder<W> {
+        self.mtime_clamp = epoch;
+        self
+    }
+
+    /// What has been written so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Adds everything below `dir` at the bundle root (`_salt/spam.sls` → `spam.sls`),
+    /// leaving out version-control metadata.
+    pub fn add_saltdir(&mut self, dir: &Path) -> crate::Result<()> {
+        let origin = format!("the salt directory `{}`", dir.display());
+        let scanner = FsScanner::new(dir).ignore_file(None);
+        self.add_scanner_as(None, &scanner, &skip_vcs, origin)
+    }
+
+    /// Adds the file or directory at `path` as `_artifacts/<name>`. A symlink given here is
+    /// followed (the user named it); symlinks inside a directory are stored as symlinks.
+    ///
+    /// Use [`artifact_name`] for the safe default name of a path.
+    pub fn add_artifact(&mut self, path: &Path, name: &EntryName) -> crate::Result<()> {
+        let full = EntryName::new(ARTIFACTS_DIR)
+            .expect("constant is valid")
+            .join(name);
+        let meta = fs::metadata(path).map_err(|e| Error::read(path, e))?;
+        let origin = format!("the artifact `{}`", path.display());
+        if meta.is_dir() {
+            let scanner = FsScanner::new(path).ignore_file(None);
+            return self.add_scanner_as(Some(&full), &scanner, &skip_vcs, origin);
+        }
+        if !meta.is_file() {
+            return Err(Error::read(
+                path,
+                io::Error::other("not a regular file or a directory"),
+            ));
+        }
+        let entry = file_entry(full, path.to_path_buf(), &meta, mtime_of(&meta));
+        let (name, kind, mtime, opener) = entry.into_parts();
+        self.write(name, &kind, mtime, opener, origin)
+    }
+
+    /// Adds `data` as a file called `name`.
+    pub fn add_virtual(&mut self, name: &EntryName, data: &[u8]) -> crate::Result<()> {
+        let kind = EntryKind::File {
+            size: data.len() as u64,
+            executable: false,
+        };
+        let data = data.to_vec();
+        let opener: Opener<'_> =
+            Box::new(move || Ok(Box::new(io::Cursor::new(data)) as Box<dyn Read>));
+        let mtime = self.mtime_clamp.unwrap_or(0);
+        self.write(
+            name.clone(),
+            &kind,
+            mtime,
+            Some(opener),
+            format!("the virtual file `{name}`"),
+        )
+    }
+
+    /// Adds `.gitcommit`: the hash on line 1 and the `git describe --all` output on line 2.
+    pub fn add_gitcommit(&mut self, commit: &GitCommit) -> crate::Result<()> {
+        let content = format!("{}\n{}\n", commit.hash, commit.describe);
+        self.add_virtual(
+            &EntryName::new(GITCOMMIT_FILE).expect("constant is valid"),
+            content.as_bytes(),
+        )
+    }
+
+    /// Adds what `scanner` yields under `_source/`, leaving out version-control metadata.
+    /// Call it once per scanner to compose several; a name produced twice is an error that
+    /// names both scanners.
+    pub fn add_source(&mut self, scanner: &dyn Scanner) -> crate::Result<()> {
+        let prefix = EntryName::new(SOURCE_DIR).expect("constant is valid");
+        self.add_scanner(Some(&prefix), scanner, &skip_vcs)
+    }
+
+    /// Adds what `scanner` yields under `prefix` (or at the root), asking `should_skip` first.
+    /// The general form of the `add_*` methods.
+    pub fn add_scanner(
+        &mut self,
+        prefix: Option<&EntryName>,
+        scanner: &dyn Scanner,
+        should_skip: &ShouldSkip<'_>,
+    ) -> crate::Result<()> {
+        let origin = format!("scanner `{}`", scanner.name());
+        self.add_scanner_as(prefix, scanner, should_skip, origin)
+    }
+
+    fn add_scanner_as(
+        &mut self,
+        prefix: Option<&EntryName>,
+        scanner: &dyn Scanner,
+        should_skip: &ShouldSkip<'_>,
+        origin: String,
+    ) -> crate::Result<()> {
+        for entry in scanner.scan(should_skip)? {
+            let (name, kind, mtime, opener) = entry?.into_parts();
+            // Scanners are asked to honour `should_skip`; checking again here means a plugin
+            // that forgets cannot smuggle a skipped path (`.git/config`) into the bundle.
+            if skipped_by(&name, should_skip) {
+                continue;
+            }
+            let full = match prefix {
+                Some(prefix) => prefix.join(&name),
+                None => name,
+            };
+            self.write(full, &kind, mtime, opener, origin.clone())?;
+        }
+        Ok(())
+    }
+
+    fn write(
+        &mut self,
+        name: EntryName,
+        kind: &EntryKind,
+        mtime: u64,
+        opener: Option<Opener<'_>>,
+        origin: String,
+    ) -> crate::Result<()> {
+        self.remember(&name, origin)?;
+        let mtime = self.mtime_clamp.map_or(mtime, |clamp| mtime.min(clamp));
+        let tar = match &mut self.sink {
+            Sink::List(out) => {
+                out.write_all(name.as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(Error::Write)?;
+                return Ok(());
+            }
+            Sink::Tar(tar) => tar,
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        match kind {
+            EntryKind::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                tar.append_link(&mut header, name.as_path(), crate::name::bytes_path(target))
+                    .map_err(Error::Write)?;
+                self.stats.symlinks += 1;
+            }
+            EntryKind::File { size, executable } => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(if *executable { 0o755 } else { 0o644 });
+                header.set_size(*size);
+                let open = opener
+                    .ok_or_else(|| Error::scanner("builder", format!("`{name}` has no content")))?;
+                let mut reader = ExactReader {
+                    inner: open()?,
+                    remaining: *size,
+                    expected: *size,
+                    name: &name,
+                    failure: None,
+                };
+                let written = tar.append_data(&mut header, name.as_path(), &mut reader);
+                if let Some(failure) = reader.failure {
+                    return Err(failure);
+                }
+                written.map_err(Error::Write)?;
+                self.stats.files += 1;
+                self.stats.content_bytes += size;
+            }
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, name: &EntryName, origin: String) -> crate::Result<()> {
+        let index = match self.origins.last() {
+            Some(last) if *last == origin => self.origins.len() - 1,
+            _ => {
+                self.origins.push(origin);
+                self.origins.len() - 1
+            }
+        };
+        if let Some(&first) = self.seen.get(name) {
+            return Err(Error::Duplicate {
+                name: name.to_string(),
+                first: self.origins[first].clone(),
+                second: self.origins[index].clone(),
+            });
+        }
+        self.seen.insert(name.clone(), index);
+        Ok(())
+    }
+
+    /// Writes the end-of-archive marker, flushes, and returns the writer.
+    pub fn finish(self) -> crate::Result<W> {
+        let buffered = match self.sink {
+            Sink::Tar(tar) => tar.into_inner().map_err(Error::Write)?,
+            Sink::List(out) => out,
+        };
+        buffered
+            .into_inner()
+            .map_err(|e| Error::Write(e.into_error()))
+    }
+}
+
+/// The skip policy of the builder's own scans: version-control metadata.
+fn skip_vcs(candidate: &Candidate<'_>) -> bool {
+    candidate
+        .path
+        .file_name()
+        .is_some_and(|name| is_vcs_metadata(os_bytes(name)))
+}
+
+/// Whether `should_skip` refuses `name` or any directory above it.
+fn skipped_by(name: &EntryName, should_skip: &ShouldSkip<'_>) -> bool {
+    let bytes = name.as_bytes();
+    let mut dirs = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .map(|(i, _)| i);
+    dirs.any(|end| {
+        should_skip(&Candidate {
+            path: crate::name::bytes_path(&bytes[..end]),
+            is_dir: true,
+        })
+    }) || should_skip(&Candidate {
+        path: name.as_path(),
+        is_dir: false,
+    })
+}
+
+/// The safe bundle name for an artifact path, under `_artifacts/`.
+///
+/// The path is normalised lexically (`./a`, `a/./b`, `a/../b` fold away). A relative path that
+/// stays inside the working directory keeps its shape; an absolute path or one that climbs out
+/// with `..` keeps only its file name, so nothing can land outside `_artifacts/`.
+///
+/// ```
+/// use spiro_bundle::artifact_name;
+/// use std::path::Path;
+/// assert_eq!(artifact_name(Path::new("build/eggs")).unwrap().to_string(), "build/eggs");
+/// assert_eq!(artifact_name(Path::new("./build/../dist/app.tar")).unwrap().to_string(), "dist/app.tar");
+/// assert_eq!(artifact_name(Path::new("/tmp/out/app.tar")).unwrap().to_string(), "app.tar");
+/// assert_eq!(artifact_name(Path::new("../sibling/app.tar")).unwrap().to_string(), "app.tar");
+/// assert!(artifact_name(Path::new("..")).is_none());
+/// ```
+pub fn artifact_name(path: &Path) -> Option<EntryName> {
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut escapes = false;
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    escapes = true;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => escapes = true,
+        }
+    }
+    if escapes {
+        let last = path.components().next_back()?;
+        let Component::Normal(file_name) = last else {
+            return None;
+        };
+        return EntryName::new(os_bytes(file_name)).ok();
+    }
+    let joined: Vec<u8> = parts
+        .iter()
+        .map(|p| os_bytes(p))
+        .collect::<Vec<_>>()
+        .join(&b'/');
+    EntryName::new(joined).ok()
+}
+
+/// Reads exactly the size the scanner announced and records why it could not, so that the
+/// builder can tell a failing source (named after its path or entry) from a failing writer.
+struct ExactReader<'n, 'r> {
+    inner: Box<dyn Read + 'r>,
+    remaining: u64,
+    expected: u64,
+    name: &'n EntryName,
+    failure: Option<Error>,
+}
+
+impl ExactReader<'_, '_> {
+    fn fail(&mut self, error: Error) -> io::Error {
+        self.failure = Some(error);
+        io::Error::other("the entry's source failed")
+    }
+
+    fn size_changed(&mut self, found: String) -> io::Error {
+        let error = Error::SizeChanged {
+            name: self.name.to_string(),
+            expected: self.expected,
+            found,
+        };
+        self.fail(error)
+    }
+
+    fn source_error(&mut self, error: io::Error) -> io::Error {
+        let error = match error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            true => *error
+                .into_inner()
+                .expect("checked")
+                .downcast::<Error>()
+                .expect("checked"),
+            false => {
+                Error::scanner_with("builder", format!("reading `{}` failed", self.name), error)
+            }
+        };
+        self.fail(error)
+    }
+}
+
+impl Read for ExactReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            // One more read tells a file that grew from one that ended where announced.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe) {
+                Ok(0) => Ok(0),
+                Ok(_) => Err(self.size_changed("more bytes when read".into())),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+                Err(e) => Err(self.source_error(e)),
+            };
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        match self.inner.read(&mut buf[..max]) {
+            Ok(0) => {
+                let read = self.expected - self.remaining;
+                Err(self.size_changed(format!("only {read} when read")))
+            }
+            Ok(n) => {
+                self.remaining -= n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(self.source_error(e)),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The `fs` scanner: walks a directory on disk.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+use crate::name::os_bytes;
+use crate::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
+
+/// The file that excludes paths from an [`FsScanner`] by default, in gitignore syntax.
+pub const IGNORE_FILE: &str = ".spiroignore";
+
+/// Walks a directory tree in sorted order, yielding regular files and symlinks (never following
+/// them); other kinds of file (sockets, FIFOs, devices) are passed over, since opening a FIFO
+/// would block the deploy forever.
+///
+/// Configured like `ignore::WalkBuilder`: construct, chain options, then [`scan`](Scanner::scan).
+///
+/// ```no_run
+/// use spiro_bundle::{FsScanner, Scanner};
+/// let scanner = FsScanner::new(".").exclude("_salt");
+/// for entry in scanner.scan(&|_| false)? {
+///     println!("{}", entry?.name());
+/// }
+/// # Ok::<(), spiro_bundle::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct FsScanner {
+    root: PathBuf,
+    ignore_file: Option<String>,
+    excluded: Vec<PathBuf>,
+}
+
+impl FsScanner {
+    /// A scanner of everything below `root`, honouring `root/.spiroignore` when it exists.
+    pub fn new(root: impl Into<PathBuf>) -> FsScanner {
+        FsScanner {
+            root: root.into(),
+            ignore_file: Some(IGNORE_FILE.to_owned()),
+            excluded: Vec::new(),
+        }
+    }
+
+    /// Which file at the root holds gitignore-style exclusions (`None`: no such file). The
+    /// `_salt` directory and artifacts are bundled whole, so the builder turns this off there.
+    pub fn ignore_file(mut self, file_name: Option<&str>) -> FsScanner {
+        self.ignore_file = file_name.map(str::to_owned);
+        self
+    }
+
+    /// Leaves out `path` (relative to the root, or absolute) and everything below it. Used for
+    /// `_salt` and for a bundle being written inside the tree it bundles.
+    pub fn exclude(mut self, path: impl AsRef<Path>) -> FsScanner {
+        let path = path.as_ref();
+        let full = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.root.join(path)
+        };
+        self.excluded.push(full.canonicalize().unwrap_or(full));
+        self
+    }
+
+    /// The directory this scanner walks.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn load_ignore(&self) -> crate::Result<Option<Gitignore>> {
+        let Some(file_name) = &self.ignore_file else {
+            return Ok(None);
+        };
+        let path = self.root.join(file_name);
+        match fs::metadata(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::read(path, e)),
+        }
+        let mut builder = GitignoreBuilder::new(&self.root);
+        if let Some(err) = builder.add(&path) {
+            return Err(Error::scanner_with(
+                "fs",
+                format!("cannot use `{}`", path.display()),
+                err,
+            ));
+        }
+        let matcher = builder.build().map_err(|e| {
+            Error::scanner_with("fs", format!("cannot use `{}`", path.display()), e)
+        })?;
+        Ok(Some(matcher))
+    }
+}
+
+impl Scanner for FsScanner {
+    fn name(&self) -> &str {
+        "fs"
+    }
+
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> crate::Result<Entries<'s>> {
+        let meta = fs::metadata(&self.root).map_err(|e| Error::read(&self.root, e))?;
+        if !meta.is_dir() {
+            return Err(Error::read(
+                &self.root,
+                io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            ));
+        }
+        let ignore = self.load_ignore()?;
+        let root = self.root.clone();
+        // Canonical paths of excluded trees; comparing canonical forms catches `./_salt`,
+        // `_salt/` and an absolute spelling alike.
+        let excluded = self.excluded.clone();
+        let walk = walkdir::WalkDir::new(&self.root)
+            .follow_links(false)
+            .min_depth(1)
+            .sort_by(|a, b| os_bytes(a.file_name()).cmp(os_bytes(b.file_name())))
+            .into_iter()
+            .filter_entry(move |entry| {
+                let Ok(rel) = entry.path().strip_prefix(&root) else {
+                    return true;
+                };
+                let is_dir = entry.file_type().is_dir();
+                if !excluded.is_empty() {
+                    let full = root.join(rel);
+                    let full = full.canonicalize().unwrap_or(full);
+                    if excluded.iter().any(|x| *x == full) {
+                        return false;
+                    }
+                }
+                if let Some(ignore) = &ignore
+                    && ignore.matched(rel, is_dir).is_ignore()
+                {
+                    return false;
+                }
+                !should_skip(&Candidate { path: rel, is_dir })
+            });
+        let root = self.root.clone();
+        Ok(Box::new(walk.filter_map(move |item| {
+            entry_for(&root, item).transpose()
+        })))
+    }
+}
+
+fn entry_for<'s>(
+    root: &Path,
+    item: Result<walkdir::DirEntry, walkdir::Error>,
+) -> crate::Result<Option<Entry<'s>>> {
+    let entry = match item {
+        Ok(entry) => entry,
+        Err(err) => {
+            let path = err.path().unwrap_or(root).to_path_buf();
+            return Err(Error::read(path, io::Error::from(err)));
+        }
+    };
+    let file_type = entry.file_type();
+    if file_type.is_dir() {
+        return Ok(None);
+    }
+    let path = entry.path().to_path_buf();
+    let rel = path.strip_prefix(root).unwrap_or(&path);
+    let name = EntryName::from_path(rel).map_err(|reason| Error::UnsafeName {
+        scanner: "fs".into(),
+        name: rel.display().to_string(),
+        reason,
+    })?;
+    let meta = entry
+        .metadata()
+        .map_err(|e| Error::read(&path, io::Error::from(e)))?;
+    let mtime = mtime_of(&meta);
+    if file_type.is_symlink() {
+        let target = fs::read_link(&path).map_err(|e| Error::read(&path, e))?;
+        return Ok(Some(Entry::symlink(
+            name,
+            os_bytes(target.as_os_str()).to_vec(),
+            mtime,
+        )));
+    }
+    if !file_type.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(file_entry(name, path, &meta, mtime)))
+}
+
+/// An entry for the regular file at `path`, opened only when written.
+pub(crate) fn file_entry<'s>(
+    name: EntryName,
+    path: PathBuf,
+    meta: &fs::Metadata,
+    mtime: u64,
+) -> Entry<'s> {
+    Entry::file(name, meta.len(), is_executable(meta), mtime, move || {
+        let file = File::open(&path).map_err(|e| Error::read(&path, e))?;
+        Ok(Box::new(PathReader { file, path }) as Box<dyn Read>)
+    })
+}
+
+/// Attributes read errors to the file, so a failing disk names the file and not the entry.
+struct PathReader {
+    file: File,
+    path: PathBuf,
+}
+
+impl Read for PathReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted {
+                e
+            } else {
+                io::Error::other(Error::read(&self.path, e))
+            }
+        })
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_meta: &fs::Metadata) -> bool {
+    false
+}
+
+pub(crate) fn mtime_of(meta: &fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
