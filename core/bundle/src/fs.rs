@@ -109,8 +109,10 @@ impl Scanner for FsScanner {
         }
         let ignore = self.load_ignore()?;
         let root = self.root.clone();
-        // Canonical paths of excluded trees; comparing canonical forms catches `./_salt`,
-        // `_salt/` and an absolute spelling alike.
+        // Excluded paths are canonical. The walk never follows a symlink, so the canonical
+        // root joined with an entry's relative path is that entry's canonical path: one
+        // `realpath` for the scan instead of one per entry.
+        let canonical_root = canonical(&self.root);
         let excluded = self.excluded.clone();
         let walk = walkdir::WalkDir::new(&self.root)
             .follow_links(false)
@@ -122,12 +124,8 @@ impl Scanner for FsScanner {
                     return true;
                 };
                 let is_dir = entry.file_type().is_dir();
-                if !excluded.is_empty() {
-                    let full = root.join(rel);
-                    let full = full.canonicalize().unwrap_or(full);
-                    if excluded.iter().any(|x| *x == full) {
-                        return false;
-                    }
+                if !excluded.is_empty() && excluded.contains(&canonical_root.join(rel)) {
+                    return false;
                 }
                 if let Some(ignore) = &ignore
                     && ignore.matched(rel, is_dir).is_ignore()
@@ -223,6 +221,21 @@ fn is_executable(meta: &fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_executable(_meta: &fs::Metadata) -> bool {
     false
+}
+
+/// `path` made canonical, or, for a file that does not exist yet (a bundle about to be
+/// written), its canonical parent joined with its name.
+fn canonical(path: &Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    match (
+        path.parent().and_then(|p| p.canonicalize().ok()),
+        path.file_name(),
+    ) {
+        (Some(parent), Some(name)) => parent.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 pub(crate) fn mtime_of(meta: &fs::Metadata) -> u64 {

@@ -1,0 +1,245 @@
+//! The builder against purpose-built scanners and real directories.
+
+use std::io::{self, Read};
+
+use spiro_bundle::{
+    Builder, Candidate, Entries, Entry, EntryName, Error, FsScanner, Scanner, ShouldSkip,
+};
+
+/// A scanner that yields whatever entries it is given, ignoring `should_skip` on purpose.
+struct Fixed {
+    name: &'static str,
+    entries: Vec<(&'static str, u64, &'static [u8])>,
+}
+
+impl Scanner for Fixed {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn scan<'s>(&'s self, _should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+        Ok(Box::new(self.entries.iter().map(|(name, size, data)| {
+            Ok(Entry::file(
+                EntryName::new(name).unwrap(),
+                *size,
+                false,
+                0,
+                move || Ok(Box::new(*data) as Box<dyn Read>),
+            ))
+        })))
+    }
+}
+
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    tar::Archive::new(bytes)
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_file_that_shrank_is_an_error_naming_it() {
+    let scanner = Fixed {
+        name: "fixed",
+        entries: vec![("a.txt", 10, b"12345")],
+    };
+    let mut builder = Builder::new(Vec::new());
+    let err = builder.add_source(&scanner).unwrap_err();
+    assert!(matches!(err, Error::SizeChanged { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "`_source/a.txt` changed size while it was being bundled (10 bytes when scanned, only 5 when read); \
+         retry once nothing is writing to it"
+    );
+}
+
+#[test]
+fn a_file_that_grew_is_an_error_naming_it() {
+    let scanner = Fixed {
+        name: "fixed",
+        entries: vec![("a.txt", 3, b"12345")],
+    };
+    let err = Builder::new(Vec::new()).add_source(&scanner).unwrap_err();
+    assert!(err.to_string().contains("more bytes when read"), "{err}");
+}
+
+#[test]
+fn the_same_name_from_two_scanners_names_both() {
+    let one = Fixed {
+        name: "one",
+        entries: vec![("x", 1, b"1")],
+    };
+    let two = Fixed {
+        name: "two",
+        entries: vec![("x", 1, b"2")],
+    };
+    let mut builder = Builder::new(Vec::new());
+    builder.add_source(&one).unwrap();
+    let err = builder.add_source(&two).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`_source/x` is produced twice, by scanner `one` and by scanner `two`; remove one of them"
+    );
+}
+
+#[test]
+fn the_same_name_twice_from_one_scanner_is_refused() {
+    let one = Fixed {
+        name: "one",
+        entries: vec![("x", 1, b"1"), ("x", 1, b"1")],
+    };
+    let err = Builder::new(Vec::new()).add_source(&one).unwrap_err();
+    assert!(matches!(err, Error::Duplicate { .. }), "{err:?}");
+}
+
+#[test]
+fn entries_a_scanner_should_have_skipped_are_dropped() {
+    let sloppy = Fixed {
+        name: "sloppy",
+        entries: vec![
+            (".git/config", 1, b"s"),
+            ("src/.hg/x", 1, b"s"),
+            ("ok", 1, b"k"),
+        ],
+    };
+    let mut builder = Builder::new(Vec::new());
+    builder.add_source(&sloppy).unwrap();
+    assert_eq!(tar_names(&builder.finish().unwrap()), ["_source/ok"]);
+}
+
+#[test]
+fn a_read_error_is_reported_as_the_source_error_not_a_write_error() {
+    struct Failing;
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other(Error::read(
+                "/data/disk-died",
+                io::Error::other("EIO"),
+            )))
+        }
+    }
+    struct OneFailing;
+    impl Scanner for OneFailing {
+        fn name(&self) -> &str {
+            "failing"
+        }
+        fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+            let entry = Entry::file(EntryName::new("f").unwrap(), 4, false, 0, || {
+                Ok(Box::new(Failing) as Box<dyn Read>)
+            });
+            Ok(Box::new(std::iter::once(Ok(entry))))
+        }
+    }
+    let err = Builder::new(Vec::new())
+        .add_source(&OneFailing)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "cannot read `/data/disk-died`");
+}
+
+#[test]
+fn a_failing_writer_is_a_write_error() {
+    struct Full;
+    impl io::Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let big = vec![0u8; 1 << 20];
+    let data: &'static [u8] = Box::leak(big.into_boxed_slice());
+    let scanner = Fixed {
+        name: "big",
+        entries: vec![("big", data.len() as u64, data)],
+    };
+    let mut builder = Builder::new(Full);
+    let err = builder.add_source(&scanner).unwrap_err();
+    assert!(matches!(err, Error::Write(_)), "{err:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn long_names_and_long_symlink_targets_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("a".repeat(120)).join("b".repeat(120));
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("f.txt"), "deep").unwrap();
+    let target = format!("{}/{}", "t".repeat(150), "u".repeat(60));
+    std::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
+    let mut builder = Builder::new(Vec::new());
+    builder.add_source(&FsScanner::new(dir.path())).unwrap();
+    let bytes = builder.finish().unwrap();
+    let mut archive = tar::Archive::new(&bytes[..]);
+    let mut seen = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let link = entry
+            .link_name()
+            .unwrap()
+            .map(|l| l.to_string_lossy().into_owned());
+        seen.push((path, link));
+    }
+    let long = format!("_source/{}/{}/f.txt", "a".repeat(120), "b".repeat(120));
+    assert_eq!(
+        seen,
+        [(long, None), ("_source/link".to_owned(), Some(target))]
+    );
+}
+
+#[test]
+fn should_skip_keeps_the_scanner_out_of_skipped_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("skip/deeper")).unwrap();
+    std::fs::write(dir.path().join("skip/deeper/x"), "x").unwrap();
+    std::fs::write(dir.path().join("keep"), "k").unwrap();
+    let asked = std::cell::RefCell::new(Vec::new());
+    let should_skip = |c: &Candidate<'_>| {
+        asked
+            .borrow_mut()
+            .push(c.path.to_string_lossy().into_owned());
+        c.path == std::path::Path::new("skip")
+    };
+    let scanner = FsScanner::new(dir.path());
+    let names: Vec<String> = scanner
+        .scan(&should_skip)
+        .unwrap()
+        .map(|e| e.unwrap().name().to_string())
+        .collect();
+    assert_eq!(names, ["keep"]);
+    assert_eq!(
+        *asked.borrow(),
+        ["keep", "skip"],
+        "nothing below `skip` may be visited"
+    );
+}
+
+#[test]
+fn source_date_epoch_clamps_mtimes_and_owners_are_anonymous() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "f").unwrap();
+    let mut builder = Builder::new(Vec::new());
+    builder.source_date_epoch(Some(42));
+    builder.add_source(&FsScanner::new(dir.path())).unwrap();
+    builder
+        .add_virtual(&EntryName::new("v").unwrap(), b"v")
+        .unwrap();
+    let bytes = builder.finish().unwrap();
+    for entry in tar::Archive::new(&bytes[..]).entries().unwrap() {
+        let entry = entry.unwrap();
+        let header = entry.header();
+        assert_eq!(header.mtime().unwrap(), 42);
+        assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (0, 0));
+        assert_eq!(header.username().unwrap(), Some(""));
+    }
+}
+
+#[test]
+fn a_missing_root_is_a_read_error() {
+    let err = FsScanner::new("/nonexistent/spiro")
+        .scan(&|_| false)
+        .err()
+        .unwrap();
+    assert_eq!(err.to_string(), "cannot read `/nonexistent/spiro`");
+}
