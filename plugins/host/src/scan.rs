@@ -1,0 +1,490 @@
+//! A plugin as a [`Scanner`]: scans, entries and readers over the C ABI.
+//!
+//! Ownership on this side: a plugin's scan is held by an [`Rc<ScanHandle>`] shared by the entry
+//! iterator, every file entry not yet opened, and every open reader; the last one dropped calls
+//! `scan_free`, so the plugin's scan outlives everything opened from it (rule 6 of the header)
+//! whatever order the caller drops them in. Every string the plugin lends is copied before the
+//! next call; every string it hands over is copied and given back to `string_free` at once.
+
+use std::any::Any;
+use std::collections::HashSet;
+use std::ffi::c_void;
+use std::io::{self, Read};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use spiro_bundle::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
+use spiro_plugin_abi::{
+    SPIRO_END, SPIRO_ERROR, SPIRO_KIND_FILE, SPIRO_KIND_SYMLINK, SPIRO_OK, SpiroEntry, SpiroReader,
+    SpiroScan, SpiroString,
+};
+
+use crate::Plugin;
+
+/// The longest error message kept from a plugin; the rest is cut, so a runaway plugin cannot
+/// flood the terminal.
+const MAX_MESSAGE: usize = 4096;
+
+/// A [`Scanner`] backed by a plugin, scanning one root directory. See [`Plugin::scanner`].
+#[derive(Clone, Debug)]
+pub struct PluginScanner {
+    plugin: Plugin,
+    root: PathBuf,
+}
+
+impl PluginScanner {
+    pub(crate) fn new(plugin: Plugin, root: PathBuf) -> PluginScanner {
+        PluginScanner { plugin, root }
+    }
+
+    /// The plugin behind this scanner.
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// The directory the plugin is asked to scan.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Scanner for PluginScanner {
+    fn name(&self) -> &str {
+        &self.plugin.info().name
+    }
+
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+        let vt = *self.plugin.vtable();
+        let root = path_bytes(&self.root);
+        let mut skip = SkipCtx::new(should_skip);
+        let mut raw: *mut SpiroScan = std::ptr::null_mut();
+        let mut error = SpiroString::EMPTY;
+        // SAFETY: a version-1 `scan_start` of a validated descriptor; `root`, the callback
+        // context and the out-parameters live across the call and are not kept by the plugin.
+        let status = unsafe {
+            (vt.scan_start)(
+                root.as_ptr(),
+                root.len(),
+                skip_trampoline,
+                skip.as_ctx(),
+                &mut raw,
+                &mut error,
+            )
+        };
+        let message = take_message(&self.plugin, error);
+        let handle = (status == SPIRO_OK && !raw.is_null()).then(|| {
+            Rc::new(ScanHandle {
+                plugin: self.plugin.clone(),
+                raw,
+            })
+        });
+        skip.rethrow();
+        let handle = match (status, handle) {
+            (SPIRO_OK, Some(handle)) => handle,
+            (SPIRO_OK, None) => return Err(abi_error(&self.plugin, "scan_start gave no scan")),
+            (SPIRO_ERROR, _) => {
+                return Err(self.error(format!(
+                    "cannot scan `{}`: {}",
+                    self.root.display(),
+                    message.as_deref().unwrap_or("(no message)")
+                )));
+            }
+            (other, _) => {
+                return Err(abi_error(
+                    &self.plugin,
+                    &format!("scan_start returned the unknown status {other}"),
+                ));
+            }
+        };
+        Ok(Box::new(PluginEntries {
+            handle,
+            should_skip,
+            done: false,
+            seen: HashSet::new(),
+        }))
+    }
+}
+
+impl PluginScanner {
+    fn error(&self, message: String) -> Error {
+        Error::scanner(self.plugin.label(), message)
+    }
+}
+
+/// The plugin's scan; `scan_free` when the last holder goes.
+struct ScanHandle {
+    plugin: Plugin,
+    raw: *mut SpiroScan,
+}
+
+impl Drop for ScanHandle {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from `scan_start`, and this is its only release (rule 1); every
+        // reader and pending entry holds this handle, so they are gone (rule 6).
+        unsafe { (self.plugin.vtable().scan_free)(self.raw) };
+    }
+}
+
+struct PluginEntries<'s> {
+    handle: Rc<ScanHandle>,
+    should_skip: &'s ShouldSkip<'s>,
+    done: bool,
+    /// Names yielded so far, so a plugin that yields one twice is caught here and named with
+    /// its path (the builder would catch it too, but could only name the scanner).
+    seen: HashSet<EntryName>,
+}
+
+impl<'s> Iterator for PluginEntries<'s> {
+    type Item = spiro_bundle::Result<Entry<'s>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let result = self.next_entry();
+        if !matches!(result, Some(Ok(_))) {
+            // After the end or an error the plugin is not called again.
+            self.done = true;
+        }
+        result
+    }
+}
+
+impl<'s> PluginEntries<'s> {
+    fn next_entry(&mut self) -> Option<spiro_bundle::Result<Entry<'s>>> {
+        let plugin = &self.handle.plugin;
+        let vt = *plugin.vtable();
+        let mut skip = SkipCtx::new(self.should_skip);
+        let mut raw = SpiroEntry::ZEROED;
+        let mut error = SpiroString::EMPTY;
+        // SAFETY: a live scan of this plugin; the entry, error and callback context live across
+        // the call.
+        let status = unsafe {
+            (vt.scan_next)(
+                self.handle.raw,
+                skip_trampoline,
+                skip.as_ctx(),
+                &mut raw,
+                &mut error,
+            )
+        };
+        let message = take_message(plugin, error);
+        // Copy what the plugin lent before anything else can call it again.
+        // SAFETY: on SPIRO_OK the entry's strings are lent until the next call on this scan.
+        let copied = (status == SPIRO_OK).then(|| unsafe {
+            (
+                lent(raw.name, raw.name_len).to_vec(),
+                lent(raw.target, raw.target_len).to_vec(),
+            )
+        });
+        skip.rethrow();
+        let label = plugin.label();
+        let (name, target) = match (status, copied) {
+            (SPIRO_OK, Some(copied)) => copied,
+            (SPIRO_END, _) => return None,
+            (SPIRO_ERROR, _) => {
+                let message = message.as_deref().unwrap_or("(no message)");
+                return Some(Err(Error::scanner(
+                    label,
+                    format!("the scan failed: {message}"),
+                )));
+            }
+            (other, _) => {
+                return Some(Err(abi_error(
+                    plugin,
+                    &format!("scan_next returned the unknown status {other}"),
+                )));
+            }
+        };
+        // From here on, a file entry we refuse must still be released.
+        let release = |id| {
+            if raw.kind == SPIRO_KIND_FILE {
+                // SAFETY: a file entry of this live scan, neither opened nor released.
+                unsafe { (vt.entry_release)(self.handle.raw, id) };
+            }
+        };
+        let entry_name = match EntryName::new(&name) {
+            Ok(entry_name) => entry_name,
+            Err(reason) => {
+                release(raw.id);
+                return Some(Err(Error::UnsafeName {
+                    scanner: label.to_owned(),
+                    name: String::from_utf8_lossy(&name).into_owned(),
+                    reason,
+                }));
+            }
+        };
+        if !self.seen.insert(entry_name.clone()) {
+            release(raw.id);
+            return Some(Err(Error::scanner(
+                label,
+                format!("yielded `{entry_name}` twice"),
+            )));
+        }
+        match raw.kind {
+            SPIRO_KIND_FILE => {
+                let pending = PendingEntry {
+                    handle: self.handle.clone(),
+                    id: raw.id,
+                    armed: true,
+                };
+                let name_for_reader = entry_name.clone();
+                let executable = raw.mode & 0o111 != 0;
+                Some(Ok(Entry::file(
+                    entry_name,
+                    raw.size,
+                    executable,
+                    raw.mtime,
+                    move || pending.open(name_for_reader),
+                )))
+            }
+            SPIRO_KIND_SYMLINK => {
+                let problem = if target.is_empty() {
+                    Some("an empty target")
+                } else if target.contains(&0) {
+                    Some("a target containing a NUL byte")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Some(Err(Error::scanner(
+                        label,
+                        format!("yielded the symlink `{entry_name}` with {problem}"),
+                    )));
+                }
+                Some(Ok(Entry::symlink(entry_name, target, raw.mtime)))
+            }
+            other => {
+                release(raw.id);
+                Some(Err(abi_error(
+                    plugin,
+                    &format!("yielded `{entry_name}` with the unknown kind {other}"),
+                )))
+            }
+        }
+    }
+}
+
+/// A file entry not opened yet: released to the plugin if it never is.
+struct PendingEntry {
+    handle: Rc<ScanHandle>,
+    id: u64,
+    armed: bool,
+}
+
+impl PendingEntry {
+    fn open(mut self, name: EntryName) -> spiro_bundle::Result<Box<dyn Read>> {
+        self.armed = false;
+        let plugin = &self.handle.plugin;
+        let mut raw: *mut SpiroReader = std::ptr::null_mut();
+        let mut error = SpiroString::EMPTY;
+        // SAFETY: a file entry of this live scan, opened once (the opener is `FnOnce` and
+        // disarmed the release above).
+        let status =
+            unsafe { (plugin.vtable().open)(self.handle.raw, self.id, &mut raw, &mut error) };
+        let message = take_message(plugin, error);
+        match status {
+            SPIRO_OK if !raw.is_null() => Ok(Box::new(PluginReader {
+                handle: self.handle.clone(),
+                raw,
+                name,
+                failed: None,
+            })),
+            SPIRO_OK => Err(abi_error(
+                plugin,
+                &format!("open of `{name}` gave no reader"),
+            )),
+            SPIRO_ERROR => Err(Error::scanner(
+                plugin.label(),
+                format!(
+                    "cannot open `{name}`: {}",
+                    message.as_deref().unwrap_or("(no message)")
+                ),
+            )),
+            other => Err(abi_error(
+                plugin,
+                &format!("open returned the unknown status {other}"),
+            )),
+        }
+    }
+}
+
+impl Drop for PendingEntry {
+    fn drop(&mut self) {
+        if self.armed {
+            // SAFETY: a file entry of this live scan, neither opened nor released.
+            unsafe { (self.handle.plugin.vtable().entry_release)(self.handle.raw, self.id) };
+        }
+    }
+}
+
+/// A file's content, read through the plugin one caller-sized chunk at a time.
+struct PluginReader {
+    handle: Rc<ScanHandle>,
+    raw: *mut SpiroReader,
+    name: EntryName,
+    /// Once a read failed, the plugin is not asked again.
+    failed: Option<String>,
+}
+
+impl PluginReader {
+    fn fail(&mut self, message: String) -> io::Error {
+        self.failed = Some(message.clone());
+        io::Error::other(Error::scanner(self.handle.plugin.label(), message))
+    }
+}
+
+impl Read for PluginReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(message) = &self.failed {
+            let message = message.clone();
+            return Err(self.fail(message));
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let plugin = self.handle.plugin.clone();
+        let mut n = 0usize;
+        let mut error = SpiroString::EMPTY;
+        // SAFETY: a live reader of this plugin; `buf` is lent for the call.
+        let status = unsafe {
+            (plugin.vtable().read)(self.raw, buf.as_mut_ptr(), buf.len(), &mut n, &mut error)
+        };
+        let message = take_message(&plugin, error);
+        match status {
+            SPIRO_OK if n <= buf.len() => Ok(n),
+            SPIRO_OK => Err(self.fail(format!(
+                "broke the scanner ABI: read of `{}` claims {n} bytes into a {}-byte buffer",
+                self.name,
+                buf.len()
+            ))),
+            SPIRO_ERROR => Err(self.fail(format!(
+                "cannot read `{}`: {}",
+                self.name,
+                message.as_deref().unwrap_or("(no message)")
+            ))),
+            other => Err(self.fail(format!(
+                "broke the scanner ABI: read returned the unknown status {other}"
+            ))),
+        }
+    }
+}
+
+impl Drop for PluginReader {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from `open` and this is its only release.
+        unsafe { (self.handle.plugin.vtable().reader_free)(self.raw) };
+    }
+}
+
+/// What the host lends the plugin as `should_skip`'s context for one call.
+struct SkipCtx<'a> {
+    should_skip: &'a ShouldSkip<'a>,
+    /// A panic of `should_skip`, carried over the plugin's frames (which it must not unwind
+    /// through) and resumed once the plugin has returned.
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl<'a> SkipCtx<'a> {
+    fn new(should_skip: &'a ShouldSkip<'a>) -> SkipCtx<'a> {
+        SkipCtx {
+            should_skip,
+            panic: None,
+        }
+    }
+
+    fn as_ctx(&mut self) -> *mut c_void {
+        (self as *mut SkipCtx<'a>).cast()
+    }
+
+    fn rethrow(&mut self) {
+        if let Some(payload) = self.panic.take() {
+            panic::resume_unwind(payload);
+        }
+    }
+}
+
+unsafe extern "C" fn skip_trampoline(
+    ctx: *mut c_void,
+    path: *const u8,
+    path_len: usize,
+    is_dir: bool,
+) -> bool {
+    // SAFETY: `ctx` is the `SkipCtx` this host passed for the call now running (the plugin may
+    // call back only during it).
+    let ctx = unsafe { &mut *ctx.cast::<SkipCtx<'_>>() };
+    if ctx.panic.is_some() {
+        return true;
+    }
+    // SAFETY: the plugin lends `path` for the callback.
+    let bytes = unsafe { lent(path, path_len) };
+    let path = bytes_path(bytes);
+    let should_skip = ctx.should_skip;
+    match panic::catch_unwind(AssertUnwindSafe(|| {
+        should_skip(&Candidate {
+            path: &path,
+            is_dir,
+        })
+    })) {
+        Ok(skip) => skip,
+        Err(payload) => {
+            ctx.panic = Some(payload);
+            true
+        }
+    }
+}
+
+/// Copies a message the plugin handed over and gives the memory back to it.
+fn take_message(plugin: &Plugin, error: SpiroString) -> Option<String> {
+    if error.ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the plugin handed over `len` bytes at `ptr`, valid until `string_free`.
+    let bytes = unsafe { lent(error.ptr, error.len) };
+    let cut = &bytes[..bytes.len().min(MAX_MESSAGE)];
+    let mut message = String::from_utf8_lossy(cut).into_owned();
+    if cut.len() < bytes.len() {
+        message.push_str("...");
+    }
+    // SAFETY: handed over by this plugin, released once.
+    unsafe { (plugin.vtable().string_free)(error.ptr, error.len) };
+    Some(message)
+}
+
+fn abi_error(plugin: &Plugin, what: &str) -> Error {
+    Error::scanner(plugin.label(), format!("broke the scanner ABI: {what}"))
+}
+
+/// # Safety
+/// `ptr` must point to `len` readable bytes for `'a`, or `len` must be 0.
+unsafe fn lent<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller's promise.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    path.to_string_lossy().into_owned().into_bytes()
+}
+
+#[cfg(unix)]
+fn bytes_path(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+fn bytes_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}

@@ -1,0 +1,418 @@
+//! The C side of an exported [`PluginScanner`]: the descriptor and the functions it points to.
+//!
+//! # The self-referential scan, and why it is sound
+//!
+//! [`Scanner::scan`](spiro_bundle::Scanner::scan) borrows the scanner and the `should_skip` closure for `'s` and returns an
+//! iterator (and, through it, openers and readers) that live for `'s`. Across the C boundary
+//! there is no stack frame to hold those borrows: the host calls `scan_start`, returns, and
+//! later calls `scan_next`, `open` and `read` on handles. So the scanner and the closure are
+//! put in an [`Anchor`] behind an [`Rc`], and `scan` is called on a `&'static Anchor` made from
+//! the `Rc`'s pointer. That reference is sound because:
+//!
+//! 1. the anchor lives on the heap and never moves, and nothing ever takes `&mut` to it (no
+//!    `Rc::get_mut`, no interior mutability in it but the callback [`Cell`]);
+//! 2. every value that may hold a borrow of it — the iterator and the unopened openers in
+//!    [`ScanState`], the content reader in [`ReaderState`] — is stored in a struct that also
+//!    holds a clone of the `Rc`, *declared after* the borrowing fields, and Rust drops fields
+//!    in declaration order: the borrowers are gone before that clone is released, so the anchor
+//!    outlives all of them whichever order the host frees scans and readers in;
+//! 3. `Scanner::scan` is generic over `'s`, so the scanner's code cannot tell that `'s` is
+//!    `'static` here and cannot stash the borrow anywhere else (that would need `'s: 'static`).
+//!
+//! The host's `should_skip` callback is lent only for the call that passes it (rule 3 of the
+//! header). The closure the scanner sees reads the callback from a [`Cell`] that is set at the
+//! start of `scan_start` / `scan_next` and cleared when they return (even by panic); called at
+//! any other time (an opener that asks, say), it answers "do not skip".
+//!
+//! `Rc` rather than `Arc`: the host never calls into one scan, or its readers, concurrently
+//! (rule 5), and a non-atomic count is enough for calls that are merely sequential, even from
+//! different threads, since the host's own hand-over between threads orders them.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use spiro_bundle::{Candidate, Entries, EntryKind, Error, Opener, ShouldSkip};
+use spiro_plugin_abi::{
+    ABI_VERSION, DESCRIPTOR_SIZE, SPIRO_END, SPIRO_ERROR, SPIRO_KIND_FILE, SPIRO_KIND_SYMLINK,
+    SPIRO_OK, SpiroEntry, SpiroReader, SpiroScan, SpiroScannerPlugin, SpiroShouldSkip, SpiroStatus,
+    SpiroString,
+};
+
+use crate::PluginScanner;
+use crate::panic::guard;
+
+/// The descriptor of `S`, for [`export_scanner!`](crate::export_scanner)'s `static`.
+pub const fn descriptor<S: PluginScanner>() -> SpiroScannerPlugin {
+    SpiroScannerPlugin {
+        abi_version: ABI_VERSION,
+        struct_size: DESCRIPTOR_SIZE,
+        name: S::NAME.as_ptr(),
+        name_len: S::NAME.len(),
+        description: S::DESCRIPTION.as_ptr(),
+        description_len: S::DESCRIPTION.len(),
+        scan_start: Some(scan_start::<S>),
+        scan_next: Some(scan_next::<S>),
+        entry_release: Some(entry_release::<S>),
+        open: Some(open::<S>),
+        read: Some(read::<S>),
+        reader_free: Some(reader_free::<S>),
+        scan_free: Some(scan_free::<S>),
+        string_free: Some(string_free),
+    }
+}
+
+/// The host's callback, valid only while the call that lent it runs.
+type Callback = Option<(SpiroShouldSkip, *mut c_void)>;
+
+/// What `scan` borrows; see the module documentation.
+struct Anchor<S> {
+    scanner: S,
+    skip: Box<ShouldSkip<'static>>,
+}
+
+/// Behind a `SpiroScan *`.
+struct ScanState<S> {
+    // Borrowers of `anchor` first: fields drop in declaration order.
+    iter: Entries<'static>,
+    openers: HashMap<u64, Opener<'static>>,
+    /// The bytes `SpiroEntry::name` / `target` point to, until the next call.
+    name: Vec<u8>,
+    target: Vec<u8>,
+    next_id: u64,
+    /// Set once the iterator failed or panicked: it is not polled again.
+    failed: bool,
+    callback: Rc<Cell<Callback>>,
+    anchor: Rc<Anchor<S>>,
+}
+
+/// Behind a `SpiroReader *`.
+struct ReaderState<S> {
+    // The reader may borrow the anchor: it must drop first.
+    reader: Box<dyn Read + 'static>,
+    _anchor: Rc<Anchor<S>>,
+}
+
+/// Lends `callback` to the closure for as long as this lives.
+struct Lend<'a>(&'a Cell<Callback>);
+
+impl<'a> Lend<'a> {
+    fn new(cell: &'a Cell<Callback>, should_skip: SpiroShouldSkip, ctx: *mut c_void) -> Self {
+        cell.set(Some((should_skip, ctx)));
+        Lend(cell)
+    }
+}
+
+impl Drop for Lend<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
+fn skip_closure(cell: Rc<Cell<Callback>>) -> Box<ShouldSkip<'static>> {
+    Box::new(move |candidate: &Candidate<'_>| {
+        let Some((should_skip, ctx)) = cell.get() else {
+            return false;
+        };
+        let path = path_bytes(candidate.path);
+        // SAFETY: the callback and its context are the ones the host lent for the call that is
+        // running now (`Lend` clears them when it returns); `path` outlives the callback.
+        unsafe { should_skip(ctx, path.as_ptr(), path.len(), candidate.is_dir) }
+    })
+}
+
+unsafe extern "C" fn scan_start<S: PluginScanner>(
+    root: *const u8,
+    root_len: usize,
+    should_skip: SpiroShouldSkip,
+    skip_ctx: *mut c_void,
+    scan_out: *mut *mut SpiroScan,
+    error_out: *mut SpiroString,
+) -> SpiroStatus {
+    if scan_out.is_null() {
+        return fail(error_out, "scan_start: scan_out is NULL".into());
+    }
+    // SAFETY: the host lends `root` for this call (header rule 1).
+    let root = bytes_path(unsafe { slice(root, root_len) });
+    let started = guard(|| {
+        let callback = Rc::new(Cell::new(None));
+        let anchor = Rc::new(Anchor {
+            scanner: S::new(&root)?,
+            skip: skip_closure(callback.clone()),
+        });
+        let _lend = Lend::new(&callback, should_skip, skip_ctx);
+        // SAFETY: see the module documentation: the anchor is pinned in the `Rc` and outlives
+        // every borrower, all of which live in `ScanState` / `ReaderState` next to a clone.
+        let pinned: &'static Anchor<S> = unsafe { &*Rc::as_ptr(&anchor) };
+        let iter = pinned.scanner.scan(&*pinned.skip)?;
+        Ok::<_, Error>(ScanState {
+            iter,
+            openers: HashMap::new(),
+            name: Vec::new(),
+            target: Vec::new(),
+            next_id: 1,
+            failed: false,
+            callback: callback.clone(),
+            anchor,
+        })
+    });
+    match started {
+        Ok(Ok(state)) => {
+            // SAFETY: checked non-NULL above; the host owns the out-parameter.
+            unsafe { *scan_out = Box::into_raw(Box::new(state)).cast() };
+            SPIRO_OK
+        }
+        Ok(Err(error)) => fail(error_out, error_text(&error)),
+        Err(panic) => fail(error_out, panic),
+    }
+}
+
+unsafe extern "C" fn scan_next<S: PluginScanner>(
+    scan: *mut SpiroScan,
+    should_skip: SpiroShouldSkip,
+    skip_ctx: *mut c_void,
+    entry_out: *mut SpiroEntry,
+    error_out: *mut SpiroString,
+) -> SpiroStatus {
+    if scan.is_null() || entry_out.is_null() {
+        return fail(error_out, "scan_next: NULL scan or entry_out".into());
+    }
+    // SAFETY: `scan` came from `scan_start::<S>` and is not used concurrently (header rule 5).
+    let state = unsafe { &mut *scan.cast::<ScanState<S>>() };
+    if state.failed {
+        return fail(error_out, "the scan already failed".into());
+    }
+    let polled = guard(|| {
+        let _lend = Lend::new(&state.callback, should_skip, skip_ctx);
+        state.iter.next()
+    });
+    let entry = match polled {
+        Ok(None) => return SPIRO_END,
+        Ok(Some(Ok(entry))) => entry,
+        Ok(Some(Err(error))) => {
+            state.failed = true;
+            return fail(error_out, error_text(&error));
+        }
+        Err(panic) => {
+            state.failed = true;
+            return fail(error_out, panic);
+        }
+    };
+    let id = state.next_id;
+    state.next_id += 1;
+    let (name, kind, mtime, opener) = entry.into_parts();
+    state.name.clear();
+    state.name.extend_from_slice(name.as_bytes());
+    state.target.clear();
+    let (kind, mode, size) = match kind {
+        EntryKind::File { size, executable } => {
+            match opener {
+                Some(opener) => {
+                    state.openers.insert(id, opener);
+                }
+                None => {
+                    state.failed = true;
+                    return fail(error_out, format!("the file `{name}` has no opener"));
+                }
+            }
+            (
+                SPIRO_KIND_FILE,
+                if executable { 0o755 } else { 0o644 },
+                size,
+            )
+        }
+        EntryKind::Symlink { target } => {
+            state.target = target;
+            (SPIRO_KIND_SYMLINK, 0o777, 0)
+        }
+    };
+    let out = SpiroEntry {
+        id,
+        name: state.name.as_ptr(),
+        name_len: state.name.len(),
+        kind,
+        mode,
+        size,
+        mtime,
+        target: state.target.as_ptr(),
+        target_len: state.target.len(),
+    };
+    // SAFETY: checked non-NULL; the host owns the out-parameter.
+    unsafe { *entry_out = out };
+    SPIRO_OK
+}
+
+unsafe extern "C" fn entry_release<S: PluginScanner>(scan: *mut SpiroScan, id: u64) {
+    if scan.is_null() {
+        return;
+    }
+    // SAFETY: as in `scan_next`.
+    let state = unsafe { &mut *scan.cast::<ScanState<S>>() };
+    let opener = state.openers.remove(&id);
+    // Dropping user code can panic; there is nobody to tell, and unwinding would abort.
+    let _ = guard(move || drop(opener));
+}
+
+unsafe extern "C" fn open<S: PluginScanner>(
+    scan: *mut SpiroScan,
+    id: u64,
+    reader_out: *mut *mut SpiroReader,
+    error_out: *mut SpiroString,
+) -> SpiroStatus {
+    if scan.is_null() || reader_out.is_null() {
+        return fail(error_out, "open: NULL scan or reader_out".into());
+    }
+    // SAFETY: as in `scan_next`.
+    let state = unsafe { &mut *scan.cast::<ScanState<S>>() };
+    let Some(opener) = state.openers.remove(&id) else {
+        return fail(
+            error_out,
+            format!("no file entry {id} to open (never yielded, already opened or released)"),
+        );
+    };
+    match guard(opener) {
+        Ok(Ok(reader)) => {
+            let reader = ReaderState {
+                reader,
+                _anchor: state.anchor.clone(),
+            };
+            // SAFETY: checked non-NULL; the host owns the out-parameter.
+            unsafe { *reader_out = Box::into_raw(Box::new(reader)).cast() };
+            SPIRO_OK
+        }
+        Ok(Err(error)) => fail(error_out, error_text(&error)),
+        Err(panic) => fail(error_out, panic),
+    }
+}
+
+unsafe extern "C" fn read<S: PluginScanner>(
+    reader: *mut SpiroReader,
+    buf: *mut u8,
+    cap: usize,
+    read_out: *mut usize,
+    error_out: *mut SpiroString,
+) -> SpiroStatus {
+    if reader.is_null() || read_out.is_null() || (buf.is_null() && cap > 0) {
+        return fail(error_out, "read: NULL reader, buffer or read_out".into());
+    }
+    // SAFETY: `reader` came from `open::<S>`; not used concurrently (header rule 5).
+    let state = unsafe { &mut *reader.cast::<ReaderState<S>>() };
+    // SAFETY: the host lends `cap` writable bytes at `buf` for this call.
+    let buf: &mut [u8] = match cap {
+        0 => &mut [],
+        _ => unsafe { std::slice::from_raw_parts_mut(buf, cap) },
+    };
+    let result = guard(|| {
+        loop {
+            match state.reader.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    });
+    match result {
+        Ok(Ok(n)) => {
+            // SAFETY: checked non-NULL.
+            unsafe { *read_out = n.min(cap) };
+            SPIRO_OK
+        }
+        Ok(Err(error)) => fail(error_out, io_error_text(&error)),
+        Err(panic) => fail(error_out, panic),
+    }
+}
+
+unsafe extern "C" fn reader_free<S: PluginScanner>(reader: *mut SpiroReader) {
+    if reader.is_null() {
+        return;
+    }
+    // SAFETY: `reader` came from `Box::into_raw` in `open::<S>` and is freed once (rule 1).
+    let state = unsafe { Box::from_raw(reader.cast::<ReaderState<S>>()) };
+    let _ = guard(move || drop(state));
+}
+
+unsafe extern "C" fn scan_free<S: PluginScanner>(scan: *mut SpiroScan) {
+    if scan.is_null() {
+        return;
+    }
+    // SAFETY: `scan` came from `Box::into_raw` in `scan_start::<S>` and is freed once.
+    let state = unsafe { Box::from_raw(scan.cast::<ScanState<S>>()) };
+    let _ = guard(move || drop(state));
+}
+
+unsafe extern "C" fn string_free(ptr: *mut u8, len: usize) {
+    if ptr.is_null() {
+        return;
+    }
+    // SAFETY: every SpiroString this SDK hands out is a leaked `Box<[u8]>` of exactly this
+    // pointer and length (see `fail`), and the host frees each once.
+    drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
+}
+
+/// Stores `message` in `*error_out` (if the host gave one) and returns `SPIRO_ERROR`.
+fn fail(error_out: *mut SpiroString, message: String) -> SpiroStatus {
+    if !error_out.is_null() {
+        let bytes: Box<[u8]> = message.into_bytes().into_boxed_slice();
+        let len = bytes.len();
+        let ptr = Box::into_raw(bytes).cast::<u8>();
+        // SAFETY: non-NULL; the host owns the out-parameter and frees it with `string_free`.
+        unsafe { *error_out = SpiroString { ptr, len } };
+    }
+    SPIRO_ERROR
+}
+
+/// An error and its causes on one line: the host adds the plugin's name and path.
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A read error: unwraps the `spiro_bundle::Error` readers conventionally wrap in `io::Error`.
+fn io_error_text(error: &io::Error) -> String {
+    match error.get_ref() {
+        Some(inner) if inner.is::<Error>() => error_text(inner),
+        _ => error_text(error),
+    }
+}
+
+/// # Safety
+/// `ptr` must point to `len` readable bytes for `'a` (or `len` must be 0).
+unsafe fn slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller's promise.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+#[cfg(unix)]
+fn bytes_path(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+fn bytes_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
+    use std::os::unix::ffi::OsStrExt;
+    std::borrow::Cow::Borrowed(path.as_os_str().as_bytes())
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
+    let text = path.to_string_lossy().replace('\\', "/");
+    std::borrow::Cow::Owned(text.into_bytes())
+}
