@@ -47,8 +47,7 @@ impl ExportIgnore {
             true,
         );
         if let Some(path) = global_attributes_file(repo) {
-            let _ =
-                global.add_patterns_file(path, true, None, &mut buf, &mut collection, true);
+            let _ = global.add_patterns_file(path, true, None, &mut buf, &mut collection, true);
         }
         let config = repo.config_snapshot();
         let case = if config.boolean("core.ignoreCase").unwrap_or(false) {

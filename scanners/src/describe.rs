@@ -75,7 +75,10 @@ struct Name {
 
 /// `git describe --all HEAD` for `head` in `repo`; `None` where git would print nothing and
 /// fail.
-pub(crate) fn describe_all(repo: &gix::Repository, head: ObjectId) -> Result<Option<String>, Error> {
+pub(crate) fn describe_all(
+    repo: &gix::Repository,
+    head: ObjectId,
+) -> Result<Option<String>, Error> {
     let names = collect_names(repo)?;
     if names.is_empty() {
         return Ok(None);
@@ -384,7 +387,11 @@ impl<'r> Walk<'r> {
         if matches.is_empty() {
             return Ok(None);
         }
-        matches.sort_by(|a, b| a.depth.cmp(&b.depth).then(a.found_order.cmp(&b.found_order)));
+        matches.sort_by(|a, b| {
+            a.depth
+                .cmp(&b.depth)
+                .then(a.found_order.cmp(&b.found_order))
+        });
         if let Some(c) = gave_up_on {
             self.insert_by_date(c)?;
         }

@@ -119,9 +119,7 @@ impl Scanner for GitScanner {
 
 /// The commit `HEAD` points to, or `None` when `HEAD` is unborn.
 pub(crate) fn head_commit_id(repo: &gix::Repository) -> Result<Option<ObjectId>, Error> {
-    let mut head = repo
-        .head()
-        .map_err(|e| gix_error("cannot read HEAD", e))?;
+    let mut head = repo.head().map_err(|e| gix_error("cannot read HEAD", e))?;
     if head.is_unborn() {
         return Ok(None);
     }
@@ -213,7 +211,10 @@ impl<'s> Walk<'s> {
     fn read_blob(&self, id: ObjectId, dir: &[u8], name: &[u8]) -> Result<Vec<u8>, Error> {
         read_blob(&self.repo, id).map_err(|e| {
             gix_error(
-                format!("cannot read `{}`", String::from_utf8_lossy(&join(dir, name))),
+                format!(
+                    "cannot read `{}`",
+                    String::from_utf8_lossy(&join(dir, name))
+                ),
                 e,
             )
         })
@@ -257,15 +258,15 @@ impl<'s> Walk<'s> {
             match kind {
                 TreeEntryKind::Tree => self.enter(path, entry.oid)?,
                 TreeEntryKind::Link => {
-                    let target = read_blob(&self.repo, entry.oid).map_err(|e| {
-                        gix_error(format!("cannot read the symlink `{name}`"), e)
-                    })?;
+                    let target = read_blob(&self.repo, entry.oid)
+                        .map_err(|e| gix_error(format!("cannot read the symlink `{name}`"), e))?;
                     return Ok(Some(Entry::symlink(name, target, self.mtime)));
                 }
                 TreeEntryKind::Blob | TreeEntryKind::BlobExecutable => {
-                    let header = self.repo.find_header(entry.oid).map_err(|e| {
-                        gix_error(format!("cannot find the blob of `{name}`"), e)
-                    })?;
+                    let header = self
+                        .repo
+                        .find_header(entry.oid)
+                        .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
                     let repo = Rc::clone(&self.repo);
                     let id = entry.oid;
                     let display = name.to_string();

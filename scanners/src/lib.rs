@@ -45,8 +45,8 @@ mod repo;
 
 use std::path::Path;
 
-use spiro_bundle::Scanner;
 pub use spiro_bundle::FsScanner;
+use spiro_bundle::Scanner;
 
 pub use git::{GitScanner, head_commit};
 
@@ -61,10 +61,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "fs",
         "every file under the working directory except `_salt`, VCS metadata and paths in .spiroignore",
     ),
-    (
-        "filesystem",
-        "the same as `fs`",
-    ),
+    ("filesystem", "the same as `fs`"),
     (
         "git",
         "the files of the HEAD commit, as `git archive HEAD` gives them",

@@ -29,7 +29,10 @@ pub(crate) fn discover(dir: &Path) -> Result<Option<gix::Repository>, Error> {
         Err(err) if is_not_found(&err) => Ok(None),
         Err(err) => Err(Error::scanner_with(
             SCANNER,
-            format!("cannot open the git repository containing `{}`", dir.display()),
+            format!(
+                "cannot open the git repository containing `{}`",
+                dir.display()
+            ),
             err,
         )),
     }

@@ -1,0 +1,272 @@
+//! The git scanner against `git archive HEAD` itself.
+
+mod common;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use common::{Fixture, Item, git_archive, item_of, scan_items};
+use spiro_bundle::{Candidate, Scanner};
+use spiro_scanners::GitScanner;
+
+/// A repository exercising every kind of tree entry.
+fn varied() -> Fixture {
+    let fx = Fixture::init();
+    fx.write("README.md", "# project\n");
+    fx.write("a.txt", "a\n");
+    fx.write("a/b.txt", "inside a\n");
+    fx.write("a-b.txt", "sorts before a/ in git order\n");
+    fx.write("bin/run.sh", "#!/bin/sh\necho run\n");
+    fx.write("dépôt/日本語.sls", "unicode: true\n");
+    fx.write("empty", "");
+    let long_dir = "d".repeat(60);
+    let long_name = format!("{long_dir}/{}/{}.txt", "e".repeat(50), "f".repeat(40));
+    assert!(long_name.len() > 100);
+    fx.write(&long_name, "a long path\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        fx.root.join("bin/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("README.md", fx.root.join("link")).unwrap();
+    std::os::unix::fs::symlink("../nowhere/at all", fx.root.join("a/dangling")).unwrap();
+    fx.git(&["add", "-A"]);
+    // A submodule-like gitlink: a commit id in the tree, no content.
+    fx.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        "160000,1111111111111111111111111111111111111111,vendor/sub",
+    ]);
+    fx.commit_index("everything");
+    assert!(fx.git(&["ls-tree", "-r", "HEAD"]).contains("160000 commit"));
+    fx
+}
+
+fn assert_matches_archive(fx: &Fixture, scanner_dir: PathBuf) -> Vec<Item> {
+    let expected = git_archive(fx);
+    let ours = scan_items(&GitScanner::new(scanner_dir));
+    assert_eq!(ours, expected);
+    ours
+}
+
+#[test]
+fn loose_objects_match_git_archive() {
+    let fx = varied();
+    let items = assert_matches_archive(&fx, fx.root.clone());
+    let names: Vec<&str> = items.iter().map(Item::name).collect();
+    assert!(names.contains(&"link"));
+    assert!(names.contains(&"dépôt/日本語.sls"));
+    assert!(!names.iter().any(|n| n.starts_with("vendor")), "{names:?}");
+    let run = items.iter().find(|i| i.name() == "bin/run.sh").unwrap();
+    assert!(matches!(
+        run,
+        Item::File {
+            executable: true,
+            ..
+        }
+    ));
+    // git order: `a-b.txt` < `a.txt` < `a/…`.
+    let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(pos("a-b.txt") < pos("a.txt") && pos("a.txt") < pos("a/b.txt"));
+}
+
+#[test]
+fn packed_objects_with_deltas_match_git_archive() {
+    let fx = varied();
+    // Several versions of a big-ish file, so that the pack stores deltas.
+    let base: String = (0..4000)
+        .map(|i| format!("line {i} of the big file\n"))
+        .collect();
+    for v in 0..5 {
+        let mut content = base.clone();
+        content.push_str(&format!("version {v}\n"));
+        content = content.replacen(&format!("line {v} "), &format!("LINE {v} "), 1);
+        fx.write("big/data.txt", content);
+        fx.write(&format!("big/small-{v}.txt"), format!("{v}\n"));
+        fx.commit(&format!("big v{v}"));
+    }
+    fx.git(&["gc", "-q"]);
+    assert_matches_archive(&fx, fx.root.clone());
+    fx.git(&["repack", "-q", "-adf", "--depth=50"]);
+    let objects = fx.root.join(".git/objects");
+    let loose = std::fs::read_dir(&objects)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().len() == 2)
+        .count();
+    assert_eq!(loose, 0, "everything is packed");
+    let verify = fx.git(&["verify-pack", "-v", &pack_index(&objects)]);
+    assert!(verify.contains("chain length"), "the pack has deltas");
+    assert_matches_archive(&fx, fx.root.clone());
+}
+
+fn pack_index(objects: &std::path::Path) -> String {
+    std::fs::read_dir(objects.join("pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn names_are_relative_to_the_repository_root_from_a_subdirectory() {
+    let fx = varied();
+    assert_matches_archive(&fx, fx.root.join("a"));
+}
+
+#[test]
+fn the_work_tree_does_not_matter() {
+    let fx = varied();
+    fx.write("README.md", "changed but not committed\n");
+    fx.write("untracked.txt", "not committed\n");
+    std::fs::remove_file(fx.root.join("a.txt")).unwrap();
+    let items = assert_matches_archive(&fx, fx.root.clone());
+    let readme = items.iter().find(|i| i.name() == "README.md").unwrap();
+    assert!(matches!(readme, Item::File { content, .. } if content == b"# project\n"));
+}
+
+#[test]
+fn mtime_is_the_committer_time() {
+    let fx = varied();
+    let time: u64 = fx
+        .git(&["log", "-1", "--format=%ct"])
+        .trim()
+        .parse()
+        .unwrap();
+    for item in scan_items(&GitScanner::new(&fx.root)) {
+        let mtime = match item {
+            Item::File { mtime, .. } | Item::Symlink { mtime, .. } => mtime,
+        };
+        assert_eq!(mtime, time);
+    }
+}
+
+#[test]
+fn export_ignore_is_honoured() {
+    let fx = varied();
+    fx.write(
+        ".gitattributes",
+        "*.secret export-ignore\nbig-dir/ export-ignore\nkeep.secret -export-ignore\n",
+    );
+    fx.write("x.secret", "hidden\n");
+    fx.write("keep.secret", "kept\n");
+    fx.write("nested/deeper/y.secret", "hidden too\n");
+    fx.write("big-dir/z.txt", "a whole directory\n");
+    fx.write("nested/.gitattributes", "only-here.txt export-ignore\n");
+    fx.write("nested/only-here.txt", "ignored by the nested file\n");
+    fx.write("only-here.txt", "not ignored at the root\n");
+    fx.commit("attributes");
+    let items = assert_matches_archive(&fx, fx.root.clone());
+    let names: Vec<&str> = items.iter().map(Item::name).collect();
+    assert!(names.contains(&"keep.secret") && names.contains(&"only-here.txt"));
+    assert!(!names.contains(&"x.secret") && !names.contains(&"nested/only-here.txt"));
+    // $GIT_DIR/info/attributes applies too, and takes precedence.
+    fx.write(".git/info/attributes", "keep.secret export-ignore\n");
+    let items = assert_matches_archive(&fx, fx.root.clone());
+    assert!(!items.iter().any(|i| i.name() == "keep.secret"));
+}
+
+#[test]
+fn should_skip_is_asked_before_descending() {
+    let fx = varied();
+    let asked: RefCell<Vec<(String, bool)>> = RefCell::new(Vec::new());
+    let skip = |c: &Candidate<'_>| {
+        asked
+            .borrow_mut()
+            .push((c.path.to_string_lossy().into_owned(), c.is_dir));
+        c.path == std::path::Path::new("a") || c.path == std::path::Path::new("README.md")
+    };
+    let scanner = GitScanner::new(&fx.root);
+    let names: Vec<String> = scanner
+        .scan(&skip)
+        .unwrap()
+        .map(|e| item_of(e.unwrap()).name().to_owned())
+        .collect();
+    let asked = asked.into_inner();
+    assert!(asked.contains(&("a".into(), true)));
+    assert!(asked.contains(&("bin".into(), true)));
+    assert!(asked.contains(&("bin/run.sh".into(), false)));
+    assert!(asked.contains(&("link".into(), false)));
+    assert!(!asked.iter().any(|(p, _)| p.starts_with("a/")), "{asked:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("a/") || n == "README.md")
+    );
+    assert!(names.contains(&"a.txt".to_owned()));
+    // Every yielded entry was offered first.
+    for name in &names {
+        assert!(
+            asked.contains(&(name.clone(), false)),
+            "{name} was not offered"
+        );
+    }
+}
+
+#[test]
+fn openers_read_nothing_until_called() {
+    let fx = varied();
+    let scanner = GitScanner::new(&fx.root);
+    let entries: Vec<_> = scanner
+        .scan(&|_| false)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // Removing every object after the scan: sizes were announced from headers only, so the
+    // scan itself succeeded; opening now fails cleanly instead of returning stale data.
+    let objects = fx.root.join(".git/objects");
+    for dir in std::fs::read_dir(&objects).unwrap() {
+        let dir = dir.unwrap().path();
+        if dir.file_name().unwrap().len() == 2 {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
+    let file = entries
+        .into_iter()
+        .find(|e| e.name().to_string() == "a.txt")
+        .unwrap();
+    let (_, _, _, opener) = file.into_parts();
+    let err = opener.unwrap()().err().expect("the blob is gone");
+    assert!(err.to_string().contains("git"), "{err}");
+}
+
+#[test]
+fn outside_a_repository_is_a_clear_error() {
+    let fx = Fixture::plain();
+    let err = GitScanner::new(&fx.root).scan(&|_| false).err().unwrap();
+    let text = err.to_string();
+    assert!(text.contains("is not inside a git repository"), "{text}");
+    assert!(text.contains("--include-source=fs"), "{text}");
+}
+
+#[test]
+fn unborn_head_is_a_clear_error() {
+    let fx = Fixture::init();
+    fx.write("file", "not committed\n");
+    let err = GitScanner::new(&fx.root).scan(&|_| false).err().unwrap();
+    let text = err.to_string();
+    assert!(text.contains("no commit yet"), "{text}");
+    assert!(
+        text.contains("make a first commit or use --include-source=fs"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bundles_through_the_builder() {
+    let fx = varied();
+    let mut builder = spiro_bundle::Builder::new(Vec::new());
+    builder.add_source(&GitScanner::new(&fx.root)).unwrap();
+    let tar = builder.finish().unwrap();
+    let mut archive = tar::Archive::new(&tar[..]);
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.contains(&"_source/bin/run.sh".to_owned()));
+    assert_eq!(names.len(), git_archive(&fx).len());
+}
