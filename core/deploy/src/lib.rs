@@ -1,5 +1,35 @@
-//! The SpiroFS deploy client (being written; see issue "Deploy").
+//! The SpiroFS deploy client: upload a bundle while it is built and follow the deploy as
+//! typed events.
+//!
+//! - [`Client`] (or the one-call [`upload`]) sends the bundle as a chunked multipart request,
+//!   exactly as the SpiroFS server expects it, streaming from whatever writes the tar (such as
+//!   `spiro_bundle::Builder`) without holding it in memory.
+//! - [`Events`] yields [`Event`]s as the server sends them, parsed by a WHATWG-conformant
+//!   Server-Sent Events parser ([`sse`]); there is no read timeout.
+//! - [`Caveats`] reads a token's macaroon caveats to refuse an expired token or a project the
+//!   token does not cover before anything is uploaded.
+//! - [`validate_project`] and [`validate_deployment`] refuse names that would escape on the
+//!   server.
+//!
+//! The library never prints, and the [`Token`] never appears in any `Debug`, `Display` or
+//! error.
 
+#![warn(missing_docs)]
+
+mod client;
+mod error;
+mod event;
+pub mod macaroon;
+mod names;
+pub mod sse;
 mod token;
 
+pub use client::{CHUNK, Client, Deploy, Events, Options, Tls, Upload, html_text, redact_url, upload};
+pub use error::{Cause, Error, UploadError};
+pub use event::{
+    Event, HighstateStart, HighstateUpdate, MinionResult, Ret, Returned, State, StateResult,
+    Status, Summary,
+};
+pub use macaroon::{CaveatProblem, Caveats, MacaroonError, unix_now};
+pub use names::{NameError, validate_deployment, validate_project};
 pub use token::Token;

@@ -1,0 +1,190 @@
+//! What can go wrong talking to a SpiroFS server, classified so that a caller can choose an
+//! exit status and a hint. No variant ever holds the token.
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::NameError;
+
+/// A boxed cause.
+pub type Cause = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A failure of the deploy client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server URL does not parse or is not `http(s)://`.
+    #[error("invalid server URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given (without credentials).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A plain `http://` URL without [`Tls::Insecure`](crate::Tls::Insecure).
+    #[error("refusing to send the token unencrypted to {url}")]
+    PlainHttp {
+        /// The URL.
+        url: String,
+    },
+    /// A project or deployment name that would escape on the server.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The `--ssl-cert` file cannot be read.
+    #[error("cannot read the certificate file `{}`", path.display())]
+    CertFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `--ssl-cert` file holds no usable PEM certificate.
+    #[error("`{}` holds no usable PEM certificate", path.display())]
+    BadCertFile {
+        /// The file.
+        path: PathBuf,
+        /// Why, if known.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// The host name does not resolve.
+    #[error("cannot resolve the host name of {url}")]
+    Dns {
+        /// The URL.
+        url: String,
+        /// The resolver's error.
+        #[source]
+        source: Cause,
+    },
+    /// Nothing listens at the server's address.
+    #[error("the connection to {url} was refused")]
+    ConnectionRefused {
+        /// The URL.
+        url: String,
+        /// The system error.
+        #[source]
+        source: Cause,
+    },
+    /// The server did not accept the connection in time.
+    #[error("timed out after {timeout:?} connecting to {url}")]
+    ConnectTimeout {
+        /// The URL.
+        url: String,
+        /// The connect timeout in force.
+        timeout: Duration,
+    },
+    /// The TLS handshake failed: most often the server's certificate could not be verified.
+    #[error("TLS with {url} failed: {reason}")]
+    Tls {
+        /// The URL.
+        url: String,
+        /// What went wrong, in words.
+        reason: String,
+        /// Whether it is a certificate verification failure (`--ssl-cert` may help).
+        verification: bool,
+        /// The TLS error.
+        #[source]
+        source: Cause,
+    },
+    /// The connection broke while the bundle was being sent.
+    #[error("the connection to {url} was reset after {sent} bytes of the upload had been sent")]
+    UploadReset {
+        /// The URL.
+        url: String,
+        /// Bytes of the request body handed to the connection.
+        sent: u64,
+        /// Whether the URL is plain `http://` (where SpiroFS refuses bodies over 100 MiB).
+        plain_http: bool,
+        /// The underlying error.
+        #[source]
+        source: Cause,
+    },
+    /// Any other connection failure before the server answered.
+    #[error("the request to {url} failed")]
+    Connection {
+        /// The URL.
+        url: String,
+        /// The underlying error.
+        #[source]
+        source: Cause,
+    },
+    /// The server answered with an error status (the deploy did not start, except for 403:
+    /// see PROTOCOL.md).
+    #[error("the server answered {status} {reason}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// Its canonical reason phrase.
+        reason: String,
+        /// The text of the server's (HTML) body, tags stripped.
+        message: String,
+    },
+    /// The server answered 200 with something that is not an event stream.
+    #[error("the server answered with {content_type:?} instead of an event stream")]
+    NotEventStream {
+        /// The `Content-Type` received.
+        content_type: String,
+    },
+    /// The event stream ended (or broke) before the deploy was reported complete.
+    #[error("the event stream ended before {expected}")]
+    StreamCut {
+        /// What was still expected (`highstate-finish`, …).
+        expected: &'static str,
+        /// The read error, if the connection broke rather than ended.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// A known event whose data does not have the documented shape.
+    #[error("the server sent a malformed `{event}` event")]
+    BadEvent {
+        /// The event type.
+        event: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client")]
+    Setup(#[source] Cause),
+}
+
+impl Error {
+    /// The HTTP status, for [`Error::Status`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Client::upload`](crate::Client::upload) returns when it fails: either the bundle
+/// producer's own error, or the client's.
+#[derive(Debug)]
+pub enum UploadError<E> {
+    /// The producer failed (the upload was aborted, so the server deploys nothing).
+    Bundle(E),
+    /// The client failed; when the producer failed because the server had already answered
+    /// (a 401 that closed the connection), this is the server's answer.
+    Deploy(Error),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for UploadError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UploadError::Bundle(e) => write!(f, "the bundle could not be built: {e}"),
+            UploadError::Deploy(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: StdError + 'static> StdError for UploadError<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            UploadError::Bundle(e) => Some(e),
+            UploadError::Deploy(e) => e.source(),
+        }
+    }
+}
