@@ -1,1 +1,106 @@
-fn main() {}
+//! `spiro-deploy`: build a SpiroFS bundle, upload it, follow the deploy.
+//!
+//! This is the only crate that prints: the libraries return data and errors, and the CLI
+//! decides how a person or a CI log sees them.
+
+mod args;
+mod bundle;
+mod deploy;
+mod error;
+mod output;
+mod scanners;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use spiro_bundle::Builder;
+
+use crate::args::Args;
+use crate::bundle::Plan;
+use crate::error::{CliError, Exit};
+
+fn main() -> ExitCode {
+    let args = Args::parse_from_env();
+    match run(&args) {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            output::error(&err);
+            err.exit.into()
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<Exit, CliError> {
+    if args.list_scanners {
+        return scanners::list();
+    }
+    if args.check {
+        return deploy::check(args);
+    }
+    let root = std::env::current_dir().map_err(|e| {
+        CliError::new(Exit::Bundle, e).hint("run spiro-deploy from the project's directory")
+    })?;
+    if args.list {
+        let plan = plan(args, &root, &[])?;
+        let (mut stdout, _) = plan.write(Builder::listing(io::stdout().lock()))?;
+        stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e))?;
+        return Ok(Exit::Success);
+    }
+    if let Some(output) = &args.output {
+        write_bundle(args, &root, output)?;
+        return Ok(Exit::Success);
+    }
+    deploy::validate_names(args)?;
+    deploy::run(args, plan(args, &root, &[])?)
+}
+
+fn plan(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError> {
+    let plan = Plan::new(args, root, exclude)?;
+    for warning in &plan.warnings {
+        output::warning(warning);
+    }
+    Ok(plan)
+}
+
+/// `--output FILE`: the bundle goes to a temporary file beside FILE that replaces FILE only
+/// once complete, so a failed build never leaves a partial bundle behind.
+fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError> {
+    if output == Path::new("-") {
+        let plan = plan(args, root, &[])?;
+        let (mut stdout, _) = plan.write(Builder::new(io::stdout().lock()))?;
+        return stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e));
+    }
+    let output = root.join(output);
+    let dir = output
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(root);
+    let temp = tempfile::Builder::new()
+        .prefix(".spiro-bundle-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| {
+            CliError::new(Exit::Bundle, spiro_bundle::Error::read(dir, e))
+                .hint("--output must name a file in a writable directory")
+        })?;
+    let plan = plan(args, root, &[output.clone(), temp.path().to_path_buf()])?;
+    let (temp, stats) = plan.write(Builder::new(temp))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| CliError::new(Exit::Bundle, e))?;
+    temp.persist(&output).map_err(|e| {
+        CliError::msg(
+            Exit::Bundle,
+            format!("cannot write `{}`: {}", output.display(), e.error),
+        )
+    })?;
+    output::status(&format!(
+        "wrote `{}`: {} files, {} symlinks, {}",
+        output.display(),
+        stats.files,
+        stats.symlinks,
+        output::human_bytes(stats.content_bytes)
+    ));
+    Ok(())
+}

@@ -31,7 +31,8 @@ pub const GITCOMMIT_FILE: &str = ".gitcommit";
 pub struct GitCommit {
     /// The full hexadecimal hash of `HEAD`.
     pub hash: String,
-    /// Exactly what `git describe --all` prints, without the trailing newline.
+    /// Exactly what `git describe --all` prints, without the trailing newline; empty where git
+    /// would fail ("No names found"), and then `.gitcommit` holds the hash line only.
     pub describe: String,
 }
 
@@ -188,8 +189,20 @@ impl<W: Write> Builder<W> {
     }
 
     /// Adds `.gitcommit`: the hash on line 1 and the `git describe --all` output on line 2.
+    ///
+    /// ```
+    /// use spiro_bundle::{Builder, GitCommit};
+    /// let mut builder = Builder::listing(Vec::new());
+    /// let commit = GitCommit { hash: "1a2b".repeat(10), describe: "heads/main".into() };
+    /// builder.add_gitcommit(&commit)?;
+    /// assert_eq!(builder.finish()?, b".gitcommit\n");
+    /// # Ok::<(), spiro_bundle::Error>(())
+    /// ```
     pub fn add_gitcommit(&mut self, commit: &GitCommit) -> crate::Result<()> {
-        let content = format!("{}\n{}\n", commit.hash, commit.describe);
+        let content = match commit.describe.as_str() {
+            "" => format!("{}\n", commit.hash),
+            describe => format!("{}\n{describe}\n", commit.hash),
+        };
         self.add_virtual(
             &EntryName::new(GITCOMMIT_FILE).expect("constant is valid"),
             content.as_bytes(),

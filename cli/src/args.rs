@@ -1,0 +1,216 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use spiro_client::Token;
+
+const AFTER_HELP: &str = "\
+Examples:
+  Deploy the current project's _salt directory and highstate the affected minions:
+    SPIRO_TOKEN=... spiro-deploy myproject production
+
+  Add build artifacts and the source of the HEAD commit:
+    spiro-deploy --artifact dist/app.tar.gz --include-source=git myproject staging
+
+  Build the bundle only, without contacting any server:
+    spiro-deploy --include-source --output bundle.tar myproject staging
+
+Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
+6 server failure, 7 failed states, 8 unreported minions or stream cut short.";
+
+/// Build a SpiroFS deployment bundle, upload it to the Salt master, and follow the deploy live.
+///
+/// The bundle holds everything in ./_salt at its root, build artifacts under _artifacts/,
+/// optionally the source under _source/, and .gitcommit (HEAD's hash and `git describe --all`)
+/// when run inside a git repository.
+#[derive(Parser)]
+#[command(name = "spiro-deploy", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Args {
+    /// The project to deploy to (the saltenv is <PROJECT>/<DEPLOYMENT>)
+    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list"])]
+    pub project: Option<String>,
+
+    /// The deployment within the project, e.g. `production`
+    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list"])]
+    pub deployment: Option<String>,
+
+    /// Add a file or directory under _artifacts/ (repeatable). `build/eggs` becomes
+    /// `_artifacts/build/eggs`; an absolute path or one outside the working directory keeps
+    /// only its file name
+    #[arg(long, value_name = "PATH", help_heading = "Bundle")]
+    pub artifact: Vec<PathBuf>,
+
+    /// Add the source under _source/, found by METHOD: `git` (the HEAD commit, like
+    /// `git archive HEAD`), `fs` or `filesystem` (every file here except _salt, VCS metadata and
+    /// .spiroignore matches), or a plugin's name or path. Without METHOD: `git` inside a git
+    /// repository, `fs` elsewhere. Repeatable
+    #[arg(
+        long,
+        value_name = "METHOD",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "",
+        action = ArgAction::Append,
+        help_heading = "Bundle"
+    )]
+    pub include_source: Vec<String>,
+
+    /// Write the bundle to FILE (`-` for standard output) and exit without contacting a server
+    #[arg(long, short = 'o', value_name = "FILE", help_heading = "Bundle")]
+    pub output: Option<PathBuf>,
+
+    /// Print the names of the entries that would be bundled, one per line, and exit
+    #[arg(long, conflicts_with = "output", help_heading = "Bundle")]
+    pub list: bool,
+
+    /// List the built-in scanners and every plugin found, and exit
+    #[arg(long, help_heading = "Bundle")]
+    pub list_scanners: bool,
+
+    /// Ask the server to highstate the affected minions after deploying [default]
+    #[arg(long, overrides_with = "no_highstate", help_heading = "Deploy")]
+    pub highstate: bool,
+
+    /// Deploy the bundle without running a highstate
+    #[arg(long, overrides_with = "highstate", help_heading = "Deploy")]
+    pub no_highstate: bool,
+
+    /// The SpiroFS server
+    #[arg(
+        long,
+        env = "SPIRO_URL",
+        default_value = "https://salt:4510/",
+        value_name = "URL",
+        help_heading = "Deploy"
+    )]
+    pub server: String,
+
+    /// The deploy token from `salt-run spiro.issue_token` (prefer SPIRO_TOKEN: command lines
+    /// are visible to other users)
+    #[arg(
+        long,
+        env = "SPIRO_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Deploy"
+    )]
+    pub token: Option<Token>,
+
+    /// Trust this CA or certificate (PEM) for the server instead of the system's authorities
+    #[arg(long, value_name = "FILE", help_heading = "Deploy")]
+    pub ssl_cert: Option<PathBuf>,
+
+    /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous
+    #[arg(long, help_heading = "Deploy")]
+    pub insecure: bool,
+
+    /// Seconds to wait for the server to accept the connection
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 20.0,
+        help_heading = "Deploy"
+    )]
+    pub connect_timeout: f64,
+
+    /// Only check that the server accepts the token (and covers PROJECT, if given), then exit
+    #[arg(long, help_heading = "Deploy")]
+    pub check: bool,
+
+    /// How to show the deploy: `human` (readable, coloured on a terminal) or `json` (one JSON
+    /// object per event per line)
+    #[arg(long, value_enum, default_value_t = Format::Human, value_name = "FORMAT", help_heading = "Deploy")]
+    pub format: Format,
+
+    /// Where the token came from, for error messages that must not show the token itself.
+    #[arg(skip)]
+    pub token_source: TokenSource,
+}
+
+/// How the deploy is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable blocks per minion, in the spirit of Salt's highstate outputter.
+    Human,
+    /// One JSON object per event per line.
+    Json,
+}
+
+/// Where the token came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenSource {
+    /// No token was given.
+    #[default]
+    Missing,
+    /// `--token`.
+    Flag,
+    /// The `SPIRO_TOKEN` environment variable.
+    Env,
+}
+
+impl TokenSource {
+    /// How to name the source in a message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TokenSource::Missing => "no token (set SPIRO_TOKEN or pass --token)",
+            TokenSource::Flag => "the token given with --token",
+            TokenSource::Env => "the token in SPIRO_TOKEN",
+        }
+    }
+}
+
+impl Args {
+    /// Parses the process's arguments, exiting with status 2 on a usage error.
+    pub fn parse_from_env() -> Args {
+        let matches = Args::command().get_matches();
+        let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        args.token_source = match matches.value_source("token") {
+            Some(ValueSource::CommandLine) => TokenSource::Flag,
+            Some(ValueSource::EnvVariable) => TokenSource::Env,
+            _ => TokenSource::Missing,
+        };
+        if args.token.as_ref().is_some_and(|t| t.expose().is_empty()) {
+            args.token = None;
+            args.token_source = TokenSource::Missing;
+        }
+        args
+    }
+
+    /// Whether the server should highstate (the default unless `--no-highstate`).
+    pub fn highstate(&self) -> bool {
+        !self.no_highstate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn include_source_without_value_means_auto() {
+        let args = Args::try_parse_from([
+            "spiro-deploy",
+            "--include-source",
+            "--include-source=fs",
+            "p",
+            "d",
+        ])
+        .unwrap();
+        assert_eq!(args.include_source, ["", "fs"]);
+    }
+
+    #[test]
+    fn highstate_flags_override_each_other() {
+        let args = Args::try_parse_from(["spiro-deploy", "--no-highstate", "p", "d"]).unwrap();
+        assert!(!args.highstate());
+        let args = Args::try_parse_from(["spiro-deploy", "p", "d"]).unwrap();
+        assert!(args.highstate());
+    }
+}

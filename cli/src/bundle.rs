@@ -1,0 +1,148 @@
+//! From the command line to a bundle: what goes in, decided before anything is written or sent.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use spiro_bundle::{Builder, EntryName, GitCommit, Scanner, Stats, artifact_name};
+
+use crate::args::Args;
+use crate::error::{CliError, Exit};
+use crate::scanners;
+
+/// Everything the bundle will hold, resolved and checked up front so that a missing artifact
+/// or an unknown scanner is reported before a byte is written or a connection is opened.
+pub struct Plan {
+    saltdir: Option<PathBuf>,
+    artifacts: Vec<(PathBuf, EntryName)>,
+    sources: Vec<Box<dyn Scanner>>,
+    gitcommit: Option<GitCommit>,
+    source_date_epoch: Option<u64>,
+    /// Things worth saying that do not stop the bundle, such as a missing `_salt`.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Resolves `args` against the working directory `root`. `exclude` lists files the `fs`
+    /// scanner must pass over (the bundle being written, when it is written inside the tree).
+    pub fn new(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError> {
+        let mut warnings = Vec::new();
+        let saltdir = root.join("_salt");
+        let saltdir = if saltdir.is_dir() {
+            Some(saltdir)
+        } else if saltdir.exists() {
+            return Err(CliError::msg(
+                Exit::Bundle,
+                format!("`{}` is not a directory", saltdir.display()),
+            )
+            .hint("_salt must be the directory of the project's Salt states"));
+        } else {
+            warnings.push(format!(
+                "no `_salt` directory in `{}`: the bundle holds no Salt states",
+                root.display()
+            ));
+            None
+        };
+
+        let mut artifacts = Vec::new();
+        for path in &args.artifact {
+            let name = artifact_name(path).ok_or_else(|| {
+                CliError::msg(
+                    Exit::Bundle,
+                    format!("the artifact path `{}` names no file", path.display()),
+                )
+                .hint("give --artifact a file or directory, such as `build/app.tar`")
+            })?;
+            let full = root.join(path);
+            if let Err(e) = std::fs::metadata(&full) {
+                let error = spiro_bundle::Error::read(path, e);
+                return Err(CliError::new(Exit::Bundle, error).hint(format!(
+                    "check the path given to --artifact (relative paths start at `{}`)",
+                    root.display()
+                )));
+            }
+            artifacts.push((full, name));
+        }
+
+        let mut sources = Vec::new();
+        for method in &args.include_source {
+            let scanner = scanners::resolve(method, root, exclude)?;
+            // Starting a scan is where a scanner finds out it cannot work (no repository, a
+            // broken .spiroignore, a plugin that refuses the root): find out now, before a
+            // byte is written or sent. Nothing is read: the iterator is dropped unused.
+            scanner
+                .scan(&|_| true)
+                .map(drop)
+                .map_err(|e| CliError::new(Exit::Bundle, e))?;
+            sources.push(scanner);
+        }
+
+        let gitcommit = spiro_scanners::head_commit(root).map_err(|e| {
+            CliError::new(Exit::Bundle, e)
+                .hint("repair the repository, or run outside it to bundle without .gitcommit")
+        })?;
+
+        Ok(Plan {
+            saltdir,
+            artifacts,
+            sources,
+            gitcommit,
+            source_date_epoch: source_date_epoch()?,
+            warnings,
+        })
+    }
+
+    /// Writes the bundle through `builder` and returns its writer and what was written.
+    pub fn write<W: Write>(&self, mut builder: Builder<W>) -> Result<(W, Stats), CliError> {
+        let bundle_error = |e: spiro_bundle::Error| {
+            let hint = bundle_hint(&e);
+            let error = CliError::new(Exit::Bundle, e);
+            match hint {
+                Some(hint) => error.hint(hint),
+                None => error,
+            }
+        };
+        builder.source_date_epoch(self.source_date_epoch);
+        if let Some(commit) = &self.gitcommit {
+            builder.add_gitcommit(commit).map_err(bundle_error)?;
+        }
+        if let Some(saltdir) = &self.saltdir {
+            builder.add_saltdir(saltdir).map_err(bundle_error)?;
+        }
+        for (path, name) in &self.artifacts {
+            builder.add_artifact(path, name).map_err(bundle_error)?;
+        }
+        for scanner in &self.sources {
+            builder.add_source(scanner.as_ref()).map_err(bundle_error)?;
+        }
+        let stats = builder.stats();
+        let out = builder.finish().map_err(bundle_error)?;
+        Ok((out, stats))
+    }
+}
+
+fn bundle_hint(error: &spiro_bundle::Error) -> Option<String> {
+    use spiro_bundle::Error;
+    match error {
+        Error::Read { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+            Some("make the file readable, or leave it out with .spiroignore".into())
+        }
+        Error::Duplicate { .. } => Some("each name may come from one place only".into()),
+        Error::UnsafeName { .. } => Some("the scanner is faulty: report it to its author".into()),
+        _ => None,
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`, the reproducible-builds convention for the latest mtime to record.
+fn source_date_epoch() -> Result<Option<u64>, CliError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => value.trim().parse().map(Some).map_err(|_| {
+            CliError::msg(
+                Exit::Usage,
+                format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds"),
+            )
+            .hint("set it to a Unix timestamp such as `git log -1 --format=%ct`, or unset it")
+        }),
+        Err(_) => Ok(None),
+    }
+}

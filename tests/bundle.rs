@@ -1,0 +1,474 @@
+//! `spiro-deploy --output` / `--list`: real bundles from real trees and git repositories.
+
+use std::path::Path;
+
+use spiro_tests::*;
+
+/// A project with a `_salt` tree, an executable, a symlink, a long path, non-ASCII names and
+/// VCS metadata in places where it must be left out.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "_salt/top.sls", "base:\n  '*':\n    - web\n");
+    write(root, "_salt/web/init.sls", "nginx: pkg.installed\n");
+    write(root, "_salt/.git/HEAD", "ref: refs/heads/main\n");
+    write(root, "_salt/web/.svn/entries", "12\n");
+    write(root, "src/main.py", "print('hi')\n");
+    write(root, "bin/run.sh", "#!/bin/sh\necho run\n");
+    make_executable(root, "bin/run.sh");
+    write(root, "données/été.txt", "chaud\n");
+    let long = format!("{}/{}.txt", "d".repeat(80), "f".repeat(90));
+    write(root, &long, "long\n");
+    write(root, ".hg/store", "x");
+    write(root, "CVS/Root", "x");
+    write(root, "_darcs/format", "x");
+    write(root, ".bzr/branch-format", "x");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("main.py", root.join("src/link.py")).unwrap();
+    dir
+}
+
+fn bundle(dir: &Path, args: &[&str]) -> Vec<Member> {
+    let out = dir
+        .join("..")
+        .join(format!("bundle-{}.tar", std::process::id()));
+    let output = run(spiro_deploy(dir).args(args).arg("--output").arg(&out));
+    assert!(
+        output.status.success(),
+        "spiro-deploy failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    read_tar(&bytes)
+}
+
+#[test]
+fn salt_directory_lands_at_the_root_without_vcs_metadata() {
+    let dir = project();
+    let members = bundle(dir.path(), &["p", "d"]);
+    assert_eq!(names(&members), ["top.sls", "web/init.sls"]);
+    let top = member(&members, "top.sls");
+    assert_eq!(top.kind, '0');
+    assert_eq!(top.mode, 0o644);
+    assert_eq!(top.content, b"base:\n  '*':\n    - web\n");
+    assert_eq!(top.owner, (0, 0, String::new(), String::new()));
+}
+
+#[test]
+fn fs_source_has_clean_names_modes_links_and_no_vcs_metadata() {
+    let dir = project();
+    let members = bundle(dir.path(), &["--include-source=fs", "p", "d"]);
+    let long = format!("_source/{}/{}.txt", "d".repeat(80), "f".repeat(90));
+    let mut expected = vec![
+        "top.sls",
+        "web/init.sls",
+        "_source/bin/run.sh",
+        long.as_str(),
+        "_source/données/été.txt",
+        "_source/src/link.py",
+        "_source/src/main.py",
+    ];
+    // Sorted bytewise within each directory: `bin` < `ddd…` < `données` < `src`.
+    expected[2..].sort();
+    assert_eq!(names(&members), expected);
+    assert_eq!(member(&members, "_source/bin/run.sh").mode, 0o755);
+    assert_eq!(member(&members, "_source/src/main.py").mode, 0o644);
+    let link = member(&members, "_source/src/link.py");
+    assert_eq!(link.kind, '2');
+    assert_eq!(link.link.as_deref(), Some("main.py"));
+    assert_eq!(member(&members, &long).content, b"long\n");
+    assert_eq!(
+        member(&members, "_source/données/été.txt").content,
+        b"chaud\n"
+    );
+}
+
+#[test]
+fn filesystem_is_an_alias_of_fs() {
+    let dir = project();
+    let fs = bundle(dir.path(), &["--include-source=fs", "p", "d"]);
+    let filesystem = bundle(dir.path(), &["--include-source=filesystem", "p", "d"]);
+    assert_eq!(names(&fs), names(&filesystem));
+}
+
+#[test]
+fn spiroignore_excludes_paths_from_the_fs_scanner() {
+    let dir = project();
+    write(dir.path(), ".spiroignore", "*.py\n/bin/\n");
+    let members = bundle(dir.path(), &["--include-source=fs", "p", "d"]);
+    let names = names(&members);
+    assert!(names.contains(&"_source/.spiroignore"), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".py") || n.starts_with("_source/bin")),
+        "{names:?}"
+    );
+    assert!(names.contains(&"_source/données/été.txt"), "{names:?}");
+}
+
+#[test]
+fn artifacts_go_under_artifacts_and_never_escape() {
+    let dir = project();
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "app.tar", "binary");
+    write(dir.path(), "build/eggs/egg.whl", "egg");
+    write(dir.path(), "build/report.txt", "ok");
+    let absolute = outside.path().join("app.tar");
+    let members = bundle(
+        dir.path(),
+        &[
+            "--artifact",
+            "build/eggs",
+            "--artifact",
+            "./build/../build/report.txt",
+            "--artifact",
+            absolute.to_str().unwrap(),
+            "p",
+            "d",
+        ],
+    );
+    assert_eq!(
+        names(&members),
+        [
+            "top.sls",
+            "web/init.sls",
+            "_artifacts/build/eggs/egg.whl",
+            "_artifacts/build/report.txt",
+            "_artifacts/app.tar"
+        ]
+    );
+    assert_eq!(member(&members, "_artifacts/app.tar").content, b"binary");
+}
+
+#[test]
+fn same_tree_same_bytes_and_source_date_epoch_clamps_mtimes() {
+    let dir = project();
+    let run_once = || {
+        let out = run(spiro_deploy(dir.path())
+            .env("SOURCE_DATE_EPOCH", "1000")
+            .args(["--include-source=fs", "--output", "-", "p", "d"]));
+        assert!(out.status.success());
+        out.stdout
+    };
+    let first = run_once();
+    assert_eq!(first, run_once(), "two builds of the same tree differ");
+    let members = read_tar(&first);
+    assert!(members.iter().all(|m| m.mtime <= 1000), "{members:?}");
+    assert!(
+        members
+            .iter()
+            .all(|m| m.owner == (0, 0, String::new(), String::new()))
+    );
+}
+
+#[test]
+fn list_prints_the_names_without_writing_a_bundle() {
+    let dir = project();
+    let out = run(spiro_deploy(dir.path()).args(["--list", "--artifact", "src", "p", "d"]));
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "top.sls",
+            "web/init.sls",
+            "_artifacts/src/link.py",
+            "_artifacts/src/main.py"
+        ]
+    );
+}
+
+#[test]
+fn missing_salt_directory_warns_but_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.txt", "a");
+    let out =
+        run(spiro_deploy(dir.path()).args(["--include-source=fs", "--output", "-", "p", "d"]));
+    assert!(out.status.success());
+    assert!(
+        contains(&out.stderr, "warning: no `_salt` directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(names(&read_tar(&out.stdout)), ["_source/a.txt"]);
+}
+
+#[test]
+fn missing_artifact_is_one_clear_error_and_leaves_no_output() {
+    let dir = project();
+    let out_file = dir.path().join("out.tar");
+    let out = run(spiro_deploy(dir.path()).args([
+        "--artifact",
+        "build/nope.tar",
+        "--output",
+        "out.tar",
+        "p",
+        "d",
+    ]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: cannot read `build/nope.tar`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("help: check the path given to --artifact"),
+        "{stderr}"
+    );
+    assert!(!out_file.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".spiro-bundle-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn unknown_scanner_lists_the_known_ones() {
+    let dir = project();
+    let out =
+        run(spiro_deploy(dir.path()).args(["--include-source=svn", "--output", "-", "p", "d"]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown scanner `svn`"), "{stderr}");
+    assert!(stderr.contains("fs") && stderr.contains("git"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing may be written before the plan is checked"
+    );
+}
+
+#[test]
+fn output_inside_the_tree_is_not_bundled_into_itself() {
+    let dir = project();
+    write(dir.path(), "dist/.keep", "");
+    let out = run(spiro_deploy(dir.path()).args([
+        "--include-source=fs",
+        "--output",
+        "dist/bundle.tar",
+        "p",
+        "d",
+    ]));
+    assert!(out.status.success());
+    // A second run finds the first bundle in the tree and must pass over it too.
+    let out = run(spiro_deploy(dir.path()).args([
+        "--include-source=fs",
+        "--output",
+        "dist/bundle.tar",
+        "p",
+        "d",
+    ]));
+    assert!(out.status.success());
+    let members = read_tar(&std::fs::read(dir.path().join("dist/bundle.tar")).unwrap());
+    let names = names(&members);
+    assert!(names.contains(&"_source/dist/.keep"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("bundle")), "{names:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn unreadable_file_names_the_path() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = project();
+    // Root reads any file whatever its mode, so as root the tool runs as `nobody`, with the
+    // rest of the tree opened up for it.
+    let as_root = std::fs::metadata(dir.path()).unwrap().uid() == 0;
+    for entry in walk(dir.path()) {
+        let mode = if entry.is_dir() { 0o755 } else { 0o644 };
+        if !entry.is_symlink() {
+            std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+    write(dir.path(), "secret.key", "k");
+    std::fs::set_permissions(
+        dir.path().join("secret.key"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let mut cmd = spiro_deploy(dir.path());
+    if as_root {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = run(cmd.args(["--include-source=fs", "--output", "-", "p", "d"]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: cannot read `"), "{stderr}");
+    assert!(stderr.contains("secret.key`"), "{stderr}");
+    assert!(
+        stderr.contains("help: make the file readable, or leave it out with .spiroignore"),
+        "{stderr}"
+    );
+}
+
+fn walk(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if out[i].is_dir() && !out[i].is_symlink() {
+            for entry in std::fs::read_dir(&out[i]).unwrap() {
+                out.push(entry.unwrap().path());
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+// --- git ---
+
+fn repository() -> tempfile::TempDir {
+    let dir = project();
+    let root = dir.path();
+    for vcs in [
+        ".hg",
+        "CVS",
+        "_darcs",
+        ".bzr",
+        "_salt/.git",
+        "_salt/web/.svn",
+    ] {
+        std::fs::remove_dir_all(root.join(vcs)).unwrap();
+    }
+    git_init(root);
+    write(root, "untracked-later.txt", "");
+    std::fs::remove_file(root.join("untracked-later.txt")).unwrap();
+    git_commit_all(root, "first");
+    dir
+}
+
+#[test]
+fn gitcommit_holds_head_and_git_describe_all() {
+    let dir = repository();
+    let root = dir.path();
+    git(root, &["tag", "-a", "v1.0", "-m", "release"]);
+    write(root, "src/new.py", "new\n");
+    git_commit_all(root, "second");
+    let head = git(root, &["rev-parse", "HEAD"]);
+    git(root, &["checkout", "-q", "--detach", "HEAD"]);
+    let describe = git(root, &["describe", "--all"]);
+    let members = bundle(root, &["p", "d"]);
+    assert_eq!(names(&members)[0], ".gitcommit");
+    let content = String::from_utf8(member(&members, ".gitcommit").content.clone()).unwrap();
+    assert_eq!(content, format!("{head}{describe}"));
+    assert!(
+        describe.starts_with("heads/main") || describe.starts_with("tags/v1.0-1-g"),
+        "{describe}"
+    );
+}
+
+#[test]
+fn no_gitcommit_outside_a_repository() {
+    let dir = project();
+    let members = bundle(dir.path(), &["p", "d"]);
+    assert!(!names(&members).contains(&".gitcommit"));
+}
+
+#[test]
+fn git_source_matches_the_head_commit() {
+    let dir = repository();
+    let root = dir.path();
+    write(root, "uncommitted.txt", "not in HEAD\n");
+    let members = bundle(root, &["--include-source=git", "p", "d"]);
+    let source: Vec<&str> = names(&members)
+        .into_iter()
+        .filter(|n| n.starts_with("_source/"))
+        .collect();
+    assert!(
+        source.contains(&"_source/_salt/top.sls"),
+        "git archive includes _salt: {source:?}"
+    );
+    assert!(source.contains(&"_source/src/main.py"), "{source:?}");
+    assert!(!source.contains(&"_source/uncommitted.txt"), "{source:?}");
+    assert_eq!(member(&members, "_source/bin/run.sh").mode, 0o755);
+    let link = member(&members, "_source/src/link.py");
+    assert_eq!((link.kind, link.link.as_deref()), ('2', Some("main.py")));
+    assert_eq!(
+        member(&members, "_source/données/été.txt").content,
+        b"chaud\n"
+    );
+}
+
+#[test]
+fn bare_include_source_picks_git_in_a_repository_and_fs_elsewhere() {
+    let dir = repository();
+    write(dir.path(), "uncommitted.txt", "x");
+    let in_repo = bundle(dir.path(), &["--include-source", "p", "d"]);
+    assert!(!names(&in_repo).contains(&"_source/uncommitted.txt"));
+    let plain = project();
+    write(plain.path(), "uncommitted.txt", "x");
+    let elsewhere = bundle(plain.path(), &["--include-source", "p", "d"]);
+    assert!(names(&elsewhere).contains(&"_source/uncommitted.txt"));
+}
+
+#[test]
+fn git_source_outside_a_repository_is_an_error() {
+    let dir = project();
+    let out =
+        run(spiro_deploy(dir.path()).args(["--include-source=git", "--output", "-", "p", "d"]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("not inside a git repository"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn git_source_without_a_commit_is_an_error() {
+    let dir = project();
+    git_init(dir.path());
+    let out =
+        run(spiro_deploy(dir.path()).args(["--include-source=git", "--output", "-", "p", "d"]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("commit"), "{stderr}");
+}
+
+#[test]
+fn composed_scanners_refuse_duplicate_names() {
+    let dir = repository();
+    let out = run(spiro_deploy(dir.path()).args([
+        "--include-source=git",
+        "--include-source=fs",
+        "--output",
+        "-",
+        "p",
+        "d",
+    ]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("scanner `git`") && stderr.contains("scanner `fs`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_every_option() {
+    let out = run(spiro_deploy(Path::new(".")).arg("--help"));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in [
+        "--artifact",
+        "--include-source",
+        "--highstate",
+        "--no-highstate",
+        "--server",
+        "--token",
+        "--ssl-cert",
+        "--insecure",
+        "--output",
+        "--list",
+        "SPIRO_URL",
+        "SPIRO_TOKEN",
+        "https://salt:4510/",
+    ] {
+        assert!(
+            help.contains(option),
+            "--help does not mention {option}:\n{help}"
+        );
+    }
+}
