@@ -232,7 +232,6 @@ impl Plugin {
         })?;
         // SAFETY: calling the entry symbol is what the ABI asks of the host; it has no arguments.
         let descriptor = unsafe { entry() };
-        drop(entry);
         if descriptor.is_null() {
             return Err(LoadError::NullDescriptor {
                 path: path.to_path_buf(),

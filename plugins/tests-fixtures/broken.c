@@ -1,0 +1,244 @@
+/*
+ * A purpose-built scanner plugin for the tests, compiled once per failure mode with -D flags.
+ * Without any, it is well behaved: it yields `hello.txt` ("hello\n") and `link` -> `hello.txt`,
+ * and `spiro_test_outstanding()` counts what the host has not released yet (scans, readers,
+ * entries neither opened nor released, error strings), so the tests can check that the host
+ * releases everything it was given.
+ *
+ *   -DNO_ENTRY_SYMBOL        exports the descriptor under a misspelt symbol
+ *   -DABI=N                  declares ABI version N
+ *   -DSTRUCT_SIZE=N          declares a descriptor of N bytes
+ *   -DNULL_READ              leaves the read function NULL
+ *   -DNULL_DESCRIPTOR        the entry symbol returns NULL
+ *   -DPLUGIN_NAME='"x"'      calls itself x (default "broken")
+ *   -DSCAN_FAILS             scan_start fails
+ *   -DNEXT_FAILS             the second scan_next fails
+ *   -DREAD_FAILS             hello.txt is 100000 bytes; the third read fails
+ *   -DSIZE_LIE               hello.txt is announced as 10 bytes, but has 6
+ *   -DBAD_NAME='"..."'       the first entry is called this (may contain \0)
+ *   -DDUPLICATE              yields hello.txt twice
+ *   -DBAD_STATUS             scan_next returns 7
+ *   -DHUGE=N                 hello.txt is N bytes of 'x', served from no memory at all
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "spiro_scanner.h"
+
+#ifndef PLUGIN_NAME
+#define PLUGIN_NAME "broken"
+#endif
+#ifndef ABI
+#define ABI SPIRO_SCANNER_ABI_VERSION
+#endif
+#ifndef STRUCT_SIZE
+#define STRUCT_SIZE sizeof(SpiroScannerPlugin)
+#endif
+
+static long outstanding = 0;
+
+long spiro_test_outstanding(void) {
+    return outstanding;
+}
+
+struct SpiroScan {
+    int next;
+    int hello_pending; /* hello.txt yielded, neither opened nor released */
+};
+
+struct SpiroReader {
+    unsigned long long pos;
+    unsigned long long size;
+    int reads;
+};
+
+#ifdef REAL_SIZE
+#undef REAL_SIZE
+#endif
+#if defined(HUGE)
+#define HELLO_SIZE ((unsigned long long)(HUGE))
+#elif defined(READ_FAILS)
+#define HELLO_SIZE 100000ull
+#else
+#define HELLO_SIZE 6ull
+#endif
+#ifdef SIZE_LIE
+#define ANNOUNCED_SIZE 10ull
+#else
+#define ANNOUNCED_SIZE HELLO_SIZE
+#endif
+
+static SpiroStatus fail(SpiroString *error_out, const char *message) {
+    size_t len = strlen(message);
+    uint8_t *copy = malloc(len);
+    if (copy == NULL) return SPIRO_ERROR;
+    memcpy(copy, message, len);
+    error_out->ptr = copy;
+    error_out->len = len;
+    outstanding++;
+    return SPIRO_ERROR;
+}
+
+static void string_free(uint8_t *ptr, size_t len) {
+    (void)len;
+    free(ptr);
+    outstanding--;
+}
+
+static SpiroStatus scan_start(const uint8_t *root, size_t root_len, SpiroShouldSkip should_skip,
+                              void *skip_ctx, SpiroScan **scan_out, SpiroString *error_out) {
+    (void)root;
+    (void)root_len;
+    (void)should_skip;
+    (void)skip_ctx;
+#ifdef SCAN_FAILS
+    (void)scan_out;
+    return fail(error_out, "cannot reach the artifact server");
+#else
+    (void)error_out;
+    struct SpiroScan *scan = calloc(1, sizeof *scan);
+    outstanding++;
+    *scan_out = scan;
+    return SPIRO_OK;
+#endif
+}
+
+static SpiroStatus scan_next(SpiroScan *scan, SpiroShouldSkip should_skip, void *skip_ctx,
+                             SpiroEntry *entry_out, SpiroString *error_out) {
+    (void)error_out;
+#ifdef BAD_STATUS
+    return 7;
+#endif
+    int n = scan->next++;
+#ifdef NEXT_FAILS
+    if (n == 1) return fail(error_out, "the listing broke off");
+#endif
+    memset(entry_out, 0, sizeof *entry_out);
+#ifdef DUPLICATE
+    const int duplicate = 1;
+#else
+    const int duplicate = 0;
+#endif
+    if (n == 0 || (n == 1 && duplicate)) {
+        if (should_skip(skip_ctx, (const uint8_t *)"hello.txt", 9, false)) return SPIRO_END;
+#ifdef BAD_NAME
+        static const char name[] = BAD_NAME;
+#else
+        static const char name[] = "hello.txt";
+#endif
+        entry_out->id = 1;
+        entry_out->name = (const uint8_t *)name;
+        entry_out->name_len = sizeof name - 1;
+        entry_out->kind = SPIRO_KIND_FILE;
+        entry_out->mode = 0755;
+        entry_out->size = ANNOUNCED_SIZE;
+        entry_out->mtime = 1700000000;
+        if (!scan->hello_pending) {
+            scan->hello_pending = 1;
+            outstanding++;
+        }
+        return SPIRO_OK;
+    }
+    if (n == 1) {
+        static const char name[] = "link";
+        static const char target[] = "hello.txt";
+        entry_out->id = 2;
+        entry_out->name = (const uint8_t *)name;
+        entry_out->name_len = 4;
+        entry_out->kind = SPIRO_KIND_SYMLINK;
+        entry_out->mode = 0777;
+        entry_out->target = (const uint8_t *)target;
+        entry_out->target_len = 9;
+        return SPIRO_OK;
+    }
+    return SPIRO_END;
+}
+
+static void entry_release(SpiroScan *scan, uint64_t id) {
+    if (id == 1 && scan->hello_pending) {
+        scan->hello_pending = 0;
+        outstanding--;
+    }
+}
+
+static SpiroStatus open_entry(SpiroScan *scan, uint64_t id, SpiroReader **reader_out,
+                              SpiroString *error_out) {
+    if (id != 1) return fail(error_out, "no such entry");
+    if (scan->hello_pending) {
+        scan->hello_pending = 0;
+        outstanding--;
+    }
+    struct SpiroReader *reader = calloc(1, sizeof *reader);
+    reader->size = HELLO_SIZE;
+    outstanding++;
+    *reader_out = reader;
+    return SPIRO_OK;
+}
+
+#ifdef NULL_READ
+__attribute__((unused))
+#endif
+static SpiroStatus read_chunk(SpiroReader *reader, uint8_t *buf, size_t cap, size_t *read_out,
+                              SpiroString *error_out) {
+    (void)error_out;
+#ifdef READ_FAILS
+    if (++reader->reads == 3) return fail(error_out, "the disk is on fire");
+#endif
+    unsigned long long left = reader->size - reader->pos;
+    size_t n = left < cap ? (size_t)left : cap;
+#if defined(HUGE) || defined(READ_FAILS)
+    memset(buf, 'x', n);
+#else
+    memcpy(buf, "hello\n" + reader->pos, n);
+#endif
+    reader->pos += n;
+    *read_out = n;
+    return SPIRO_OK;
+}
+
+static void reader_free(SpiroReader *reader) {
+    free(reader);
+    outstanding--;
+}
+
+static void scan_free(SpiroScan *scan) {
+    if (scan->hello_pending) outstanding--; /* scan_free releases everything */
+    free(scan);
+    outstanding--;
+}
+
+static const char NAME[] = PLUGIN_NAME;
+static const char DESCRIPTION[] = "A test fixture";
+
+static const SpiroScannerPlugin DESCRIPTOR = {
+    .abi_version = ABI,
+    .struct_size = STRUCT_SIZE,
+    .name = (const uint8_t *)NAME,
+    .name_len = sizeof NAME - 1,
+    .description = (const uint8_t *)DESCRIPTION,
+    .description_len = sizeof DESCRIPTION - 1,
+    .scan_start = scan_start,
+    .scan_next = scan_next,
+    .entry_release = entry_release,
+    .open = open_entry,
+#ifdef NULL_READ
+    .read = NULL,
+#else
+    .read = read_chunk,
+#endif
+    .reader_free = reader_free,
+    .scan_free = scan_free,
+    .string_free = string_free,
+};
+
+#ifdef NO_ENTRY_SYMBOL
+const SpiroScannerPlugin *spiro_scanner_plugn(void) {
+#else
+const SpiroScannerPlugin *spiro_scanner_plugin(void) {
+#endif
+#ifdef NULL_DESCRIPTOR
+    return DESCRIPTOR.abi_version == 0 ? &DESCRIPTOR : NULL;
+#else
+    return &DESCRIPTOR;
+#endif
+}
