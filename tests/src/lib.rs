@@ -4,6 +4,8 @@
 //! so that cargo builds the binary they run; this crate holds what they share: finding that
 //! binary, running it with no `git` on its `PATH`, making git repositories, and reading tars.
 
+pub mod server;
+
 use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -178,7 +178,9 @@ impl Client {
             }
             Tls::Insecure => builder = builder.tls_danger_accept_invalid_certs(true),
         }
-        let http = builder.build().map_err(|e| Error::Setup(Box::new(e.without_url())))?;
+        let http = builder
+            .build()
+            .map_err(|e| Error::Setup(Box::new(e.without_url())))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("spiro-client")
@@ -236,12 +238,16 @@ impl Client {
         }
     }
 
-    /// Starts a deploy: connects and sends the fields; the bundle is then written to the
-    /// returned [`Upload`], which streams it into the request body as it comes (chunked), and
-    /// [`Upload::finish`] returns the events.
+    /// Starts a deploy: checks the token with `GET /` ([`check`](Client::check)), then sends
+    /// the fields; the bundle is then written to the returned [`Upload`], which streams it
+    /// into the request body as it comes (chunked), and [`Upload::finish`] returns the events.
     pub fn start(&self, deploy: &Deploy) -> Result<Upload, Error> {
         validate_project(&deploy.project)?;
         validate_deployment(&deploy.deployment)?;
+        // A cheap `GET /` first: a refused token (401) or an unreachable server is reported
+        // before the bundle is built. Without it, a server that answers 401 and closes while
+        // the body is still streaming resets the connection, and the answer can be lost.
+        self.check()?;
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let sent = Arc::new(AtomicU64::new(0));
         let body_done = Arc::new(AtomicBool::new(false));
@@ -339,7 +345,9 @@ pub fn upload<E>(
     write_bundle: impl FnOnce(&mut Upload) -> Result<(), E>,
 ) -> Result<Events, UploadError<E>> {
     let client = Client::new(options).map_err(UploadError::Deploy)?;
-    client.upload(deploy, write_bundle).map(|((), events)| events)
+    client
+        .upload(deploy, write_bundle)
+        .map(|((), events)| events)
 }
 
 enum Chunk {
@@ -422,7 +430,10 @@ impl Upload {
 
     /// Bytes handed to the connection so far.
     pub fn sent(&self) -> u64 {
-        self.ctx.sent.as_ref().map_or(0, |s| s.load(Ordering::Relaxed))
+        self.ctx
+            .sent
+            .as_ref()
+            .map_or(0, |s| s.load(Ordering::Relaxed))
     }
 
     fn send(&mut self, chunk: Chunk) -> io::Result<()> {
@@ -430,7 +441,9 @@ impl Upload {
             return Err(broken_pipe("the upload is closed"));
         };
         if matches!(*self.answered.borrow(), Some(status) if status != 200) {
-            return Err(broken_pipe("the server answered before the upload was complete"));
+            return Err(broken_pipe(
+                "the server answered before the upload was complete",
+            ));
         }
         let chunk = match tx.try_send(chunk) {
             Ok(()) => return Ok(()),
@@ -510,9 +523,9 @@ impl Upload {
         // Dropping the sender without `End` makes the body fail.
         self.tx = None;
         let handle = self.response.take()?;
-        let result = self.rt.block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), handle).await
-        });
+        let result = self
+            .rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), handle).await });
         match result {
             Ok(Ok(Ok(response))) if !response.status().is_success() => {
                 Some(self.rt.block_on(status_error(response)))
@@ -682,30 +695,32 @@ fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
     find_cause::<T>(error).is_some()
 }
 
-fn find_cause<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+/// Every error in the chain, including the errors that `io::Error`s wrap (whose `source()`
+/// skips them: hyper-rustls wraps tokio-rustls's `io::Error` around the `rustls::Error`).
+fn chain<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
     let mut current = Some(error);
     while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        let inner = e.downcast_ref::<io::Error>().and_then(io::Error::get_ref);
-        if let Some(found) = inner.and_then(|inner| inner.downcast_ref::<T>()) {
-            return Some(found);
+        out.push(e);
+        let mut inner = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref());
+        while let Some(wrapped) = inner {
+            let wrapped: &(dyn StdError + 'static) = wrapped;
+            out.push(wrapped);
+            inner = wrapped
+                .downcast_ref::<io::Error>()
+                .and_then(|io| io.get_ref());
         }
         current = e.source();
     }
-    None
+    out
+}
+
+fn find_cause<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    chain(error).into_iter().find_map(|e| e.downcast_ref::<T>())
 }
 
 fn chain_text(error: &(dyn StdError + 'static)) -> String {
-    let mut text = String::new();
-    let mut current = Some(error);
-    while let Some(e) = current {
-        text.push_str(&e.to_string());
-        text.push('\n');
-        current = e.source();
-    }
-    text
+    chain(error).iter().map(|e| e.to_string() + "\n").collect()
 }
 
 /// The innermost cause, which says what happened in the fewest words.
@@ -844,7 +859,10 @@ pub fn html_text(html: &str) -> String {
     let section = |tag: &str| -> Option<&str> {
         let open = lower.find(&format!("<{tag}"))?;
         let start = open + lower[open..].find('>')? + 1;
-        let end = start + lower[start..].find(&format!("</{tag}")).unwrap_or(lower.len() - start);
+        let end = start
+            + lower[start..]
+                .find(&format!("</{tag}"))
+                .unwrap_or(lower.len() - start);
         Some(&html[start..end])
     };
     let chosen = section("body")
@@ -883,7 +901,9 @@ fn strip_tags(html: &str) -> String {
 fn redact_str(url: &str) -> String {
     // Drop anything between `://` and `@` (credentials) from an unparseable URL.
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}{}", &url[..scheme + 3], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -895,10 +915,15 @@ mod tests {
     #[test]
     fn html_text_prefers_the_body() {
         assert_eq!(
-            html_text("<html><title>401: Unauthorized</title><body>401: Unauthorized</body></html>"),
+            html_text(
+                "<html><title>401: Unauthorized</title><body>401: Unauthorized</body></html>"
+            ),
             "401: Unauthorized"
         );
-        assert_eq!(html_text("<html><title>T</title><body> </body></html>"), "T");
+        assert_eq!(
+            html_text("<html><title>T</title><body> </body></html>"),
+            "T"
+        );
         assert_eq!(html_text("plain &amp; simple\n"), "plain & simple");
     }
 
@@ -907,7 +932,10 @@ mod tests {
         let token = Token::new("secret-token-value");
         let err = Client::new(Options::new("http://127.0.0.1:1/", token.clone())).unwrap_err();
         assert!(matches!(err, Error::PlainHttp { .. }));
-        assert!(Client::new(Options::new("http://127.0.0.1:1/", token.clone()).tls(Tls::Insecure)).is_ok());
+        assert!(
+            Client::new(Options::new("http://127.0.0.1:1/", token.clone()).tls(Tls::Insecure))
+                .is_ok()
+        );
         let err = Client::new(Options::new("ftp://x/", token.clone())).unwrap_err();
         assert!(matches!(err, Error::InvalidUrl { .. }));
         let client = Client::new(Options::new("https://user:pw@h:1/?q=1", token)).unwrap();
@@ -918,7 +946,9 @@ mod tests {
 
     #[test]
     fn names_are_checked_before_anything_is_sent() {
-        let client = Client::new(Options::new("http://127.0.0.1:1/", Token::new("t")).tls(Tls::Insecure)).unwrap();
+        let client =
+            Client::new(Options::new("http://127.0.0.1:1/", Token::new("t")).tls(Tls::Insecure))
+                .unwrap();
         let deploy = Deploy {
             project: "..".into(),
             deployment: "d".into(),

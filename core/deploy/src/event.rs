@@ -332,18 +332,27 @@ mod tests {
               "cmd_|-fail_|-false_|-run": {"name": "false", "changes": {}, "result": false, "comment": "bad",
                  "__run_num__": 0, "__id__": "fail"}
             }}}"#;
-        let Event::HighstateUpdate(update) = Event::from_sse(&sse("highstate-update", data)).unwrap() else {
+        let Event::HighstateUpdate(update) =
+            Event::from_sse(&sse("highstate-update", data)).unwrap()
+        else {
             panic!()
         };
         assert_eq!(update.minion, "m1");
         assert!(!update.result.is_success());
-        let MinionResult::Returned(ret) = &update.result else { panic!() };
+        let MinionResult::Returned(ret) = &update.result else {
+            panic!()
+        };
         let states = ret.states().unwrap();
         assert_eq!(states[0].id, "fail");
         assert_eq!(states[1].function, "file.managed");
         assert_eq!(
             update.result.summary(),
-            Summary { succeeded: 1, changed: 1, failed: 1, unknown: 0 }
+            Summary {
+                succeeded: 1,
+                changed: 1,
+                failed: 1,
+                unknown: 0
+            }
         );
     }
 
@@ -354,11 +363,21 @@ mod tests {
             r#"{"msg": "x", "minion": "m", "result": {"ret": ["Rendering SLS failed"], "retcode": 1, "out": "highstate"}}"#,
         ))
         .unwrap();
-        let Event::HighstateUpdate(u) = e else { panic!() };
-        assert!(matches!(&u.result, MinionResult::Returned(Returned { ret: Ret::RenderErrors(v), .. }) if v.len() == 1));
+        let Event::HighstateUpdate(u) = e else {
+            panic!()
+        };
+        assert!(
+            matches!(&u.result, MinionResult::Returned(Returned { ret: Ret::RenderErrors(v), .. }) if v.len() == 1)
+        );
         assert!(!u.result.is_success());
-        let e = Event::from_sse(&sse("highstate-update", r#"{"msg": "x", "minion": "m", "result": {"failed": true}}"#)).unwrap();
-        let Event::HighstateUpdate(u) = e else { panic!() };
+        let e = Event::from_sse(&sse(
+            "highstate-update",
+            r#"{"msg": "x", "minion": "m", "result": {"failed": true}}"#,
+        ))
+        .unwrap();
+        let Event::HighstateUpdate(u) = e else {
+            panic!()
+        };
         assert_eq!(u.result, MinionResult::NoReturn { failed: true });
     }
 
@@ -368,10 +387,16 @@ mod tests {
         assert_eq!(e.name(), "surprise");
         assert_eq!(e.msg(), "hi");
         let json = serde_json::to_value(&e).unwrap();
-        assert_eq!(json, serde_json::json!({"event": "surprise", "data": {"msg": "hi", "n": 1}}));
+        assert_eq!(
+            json,
+            serde_json::json!({"event": "surprise", "data": {"msg": "hi", "n": 1}})
+        );
         let e = Event::from_sse(&sse("deploy-bundle", r#"{"msg": "Deploying bundle"}"#)).unwrap();
         let json = serde_json::to_value(&e).unwrap();
-        assert_eq!(json, serde_json::json!({"event": "deploy-bundle", "data": {"msg": "Deploying bundle"}}));
+        assert_eq!(
+            json,
+            serde_json::json!({"event": "deploy-bundle", "data": {"msg": "Deploying bundle"}})
+        );
         assert!(Event::from_sse(&sse("highstate-start", "not json")).is_err());
     }
 }

@@ -24,7 +24,9 @@ mod names;
 pub mod sse;
 mod token;
 
-pub use client::{CHUNK, Client, Deploy, Events, Options, Tls, Upload, html_text, redact_url, upload};
+pub use client::{
+    CHUNK, Client, Deploy, Events, Options, Tls, Upload, html_text, redact_url, upload,
+};
 pub use error::{Cause, Error, UploadError};
 pub use event::{
     Event, HighstateStart, HighstateUpdate, MinionResult, Ret, Returned, State, StateResult,

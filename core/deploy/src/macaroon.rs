@@ -271,9 +271,18 @@ mod tests {
         assert_eq!(c.not_after, Some(100));
         assert_eq!(c.project_allow, Some(vec!["b".to_string()]));
         assert_eq!(c.other, ["time < 2030"]);
-        assert!(matches!(c.check("a", 50), Err(CaveatProblem::ProjectNotAllowed { .. })));
-        assert!(matches!(c.check("b", 101), Err(CaveatProblem::Expired { .. })));
-        assert!(matches!(c.check("b", -100), Err(CaveatProblem::NotYetValid { .. })));
+        assert!(matches!(
+            c.check("a", 50),
+            Err(CaveatProblem::ProjectNotAllowed { .. })
+        ));
+        assert!(matches!(
+            c.check("b", 101),
+            Err(CaveatProblem::Expired { .. })
+        ));
+        assert!(matches!(
+            c.check("b", -100),
+            Err(CaveatProblem::NotYetValid { .. })
+        ));
         assert!(c.check("b", 50).is_ok());
     }
 

@@ -19,7 +19,11 @@ pub struct NameError {
 
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the {} name {:?} is refused: {}", self.what, self.name, self.reason)
+        write!(
+            f,
+            "the {} name {:?} is refused: {}",
+            self.what, self.name, self.reason
+        )
     }
 }
 
@@ -91,7 +95,9 @@ mod tests {
 
     #[test]
     fn refuses_escaping_names() {
-        for bad in ["", ".", "..", "../x", "x/..", "a/./b", "/etc", "a//b", "a/", "a\0", "a\\..", "a\nb"] {
+        for bad in [
+            "", ".", "..", "../x", "x/..", "a/./b", "/etc", "a//b", "a/", "a\0", "a\\..", "a\nb",
+        ] {
             assert!(validate_project(bad).is_err(), "{bad:?}");
             assert!(validate_deployment(bad).is_err(), "{bad:?}");
         }

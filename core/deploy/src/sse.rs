@@ -157,17 +157,13 @@ impl SseParser {
                 self.has_data = true;
                 self.data.push_str(&String::from_utf8_lossy(value));
             }
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_id = String::from_utf8_lossy(value).into_owned();
-                }
+            b"id" if !value.contains(&0) => {
+                self.last_id = String::from_utf8_lossy(value).into_owned();
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    // An absurdly long number saturates rather than being ignored.
-                    let text = std::str::from_utf8(value).unwrap_or("0");
-                    self.retry = Some(text.parse().unwrap_or(u64::MAX));
-                }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // An absurdly long number saturates rather than being ignored.
+                let text = std::str::from_utf8(value).unwrap_or("0");
+                self.retry = Some(text.parse().unwrap_or(u64::MAX));
             }
             _ => {} // unknown fields are ignored
         }
@@ -228,7 +224,10 @@ mod tests {
     #[test]
     fn line_endings_and_multiline_data() {
         let input = b"data: a\r\ndata: b\rdata\n\r\n: comment\nevent\ndata:c\r\r";
-        assert_eq!(parse_all(input), [ev("message", "a\nb\n"), ev("message", "c")]);
+        assert_eq!(
+            parse_all(input),
+            [ev("message", "a\nb\n"), ev("message", "c")]
+        );
     }
 
     #[test]
@@ -237,7 +236,10 @@ mod tests {
         let input = b"data\n\ndata\ndata\n\ndata:\n";
         assert_eq!(parse_all(input), [ev("message", ""), ev("message", "\n")]);
         let input = b"data:test\n\ndata: test\n\n";
-        assert_eq!(parse_all(input), [ev("message", "test"), ev("message", "test")]);
+        assert_eq!(
+            parse_all(input),
+            [ev("message", "test"), ev("message", "test")]
+        );
         let input = b": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n\n";
         let events = parse_all(input);
         assert_eq!(events[0].data, "first event");
@@ -283,7 +285,10 @@ mod tests {
     fn retry_and_id_rules() {
         let mut parser = SseParser::new();
         let mut out = Vec::new();
-        parser.push(b"retry: 1500\nretry: 12a\nid: a\0b\nid: 7\ndata\n\n", &mut out);
+        parser.push(
+            b"retry: 1500\nretry: 12a\nid: a\0b\nid: 7\ndata\n\n",
+            &mut out,
+        );
         assert_eq!(parser.retry(), Some(1500));
         assert_eq!(out[0].id, "7");
         assert_eq!(out[0].data, "");
@@ -308,8 +313,24 @@ mod tests {
     #[test]
     fn chunking_does_not_change_the_events() {
         const PIECES: &[&[u8]] = &[
-            b"data", b"event", b"id", b"retry", b":", b": ", b" ", b"\r", b"\n", b"\r\n", b"x",
-            b"\xEF\xBB\xBF", b"\xEF", b"\0", b"12", b"\xC3\xA9", b"\xFF", b"deploy-bundle",
+            b"data",
+            b"event",
+            b"id",
+            b"retry",
+            b":",
+            b": ",
+            b" ",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b"x",
+            b"\xEF\xBB\xBF",
+            b"\xEF",
+            b"\0",
+            b"12",
+            b"\xC3\xA9",
+            b"\xFF",
+            b"deploy-bundle",
         ];
         let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..3000 {
