@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use spiro_bundle::{Builder, Error, FsScanner, Scanner};
 use spiro_plugin_host::{LoadError, Plugin, SearchPath, library_file_name};
-use spiro_tests::{Member, member, names, read_tar, write};
+use spiro_tests::{Member, member, names, read_tar, spiro_deploy_bin, write};
 
 // ---------------------------------------------------------------------------------------------
 // Building plugins
@@ -74,14 +74,6 @@ fn rust_plugin(name: &str) -> PathBuf {
     let path = profile_dir().join(library_file_name(name));
     assert!(path.exists(), "{} was not built", path.display());
     path
-}
-
-/// The `spiro-deploy` binary, built once per test run (the CLI tests need it; this package is
-/// not the binary's, so cargo does not build it for us).
-fn spiro_deploy_bin() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| cargo_build(&["spiro-deploy"]));
-    profile_dir().join(format!("spiro-deploy{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// Compiles `source` (relative to `plugins/`) as a shared library `out_dir/file_name`.

@@ -29,19 +29,27 @@ pub fn resolve(
     if let Some(scanner) = spiro_scanners::builtin(method, root) {
         return Ok(scanner);
     }
-    let known: Vec<&str> = spiro_scanners::BUILTIN.iter().map(|b| b.0).collect();
-    Err(
-        CliError::msg(Exit::Bundle, format!("unknown scanner `{method}`")).hint(format!(
-            "the built-in scanners are {}; see --list-scanners for plugins",
-            known.join(", ")
-        )),
-    )
+    spiro_plugin_host::open_scanner(method, root).map_err(|error| {
+        let hint = match error {
+            spiro_plugin_host::LoadError::NotFound { .. } => {
+                let known: Vec<&str> = spiro_scanners::BUILTIN.iter().map(|b| b.0).collect();
+                format!(
+                    "the built-in scanners are {}; --list-scanners shows the plugins found",
+                    known.join(", ")
+                )
+            }
+            _ => "--list-scanners shows every plugin found and why any was refused; \
+                  plugins/README.md says how plugins are built"
+                .to_owned(),
+        };
+        CliError::new(Exit::Bundle, error).hint(hint)
+    })
 }
 
-/// `--list-scanners`: the built-ins, then every plugin found (plugins: in progress).
+/// `--list-scanners`: the built-ins, then every plugin found, loaded or refused with the reason.
 pub fn list() -> Result<Exit, CliError> {
-    for (name, description) in spiro_scanners::BUILTIN {
-        println!("{name:<12} built-in  {description}");
+    for line in spiro_plugin_host::list_scanners(spiro_scanners::BUILTIN) {
+        println!("{line}");
     }
     Ok(Exit::Success)
 }
