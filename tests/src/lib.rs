@@ -17,7 +17,10 @@ use std::process::{Command, Output};
 /// integration tests are running is built into `target/<profile>/`.
 pub fn spiro_deploy_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("the test executable has a path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("test executables live in target/<profile>/deps");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps");
     let bin = profile_dir.join(format!("spiro-deploy{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
@@ -43,12 +46,15 @@ pub fn spiro_deploy(dir: &Path) -> Command {
 
 fn empty_dir() -> &'static Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary directory")).path()
+    DIR.get_or_init(|| tempfile::tempdir().expect("a temporary directory"))
+        .path()
 }
 
 /// Runs `cmd` and returns its output, with stdout and stderr shown if the test fails later.
 pub fn run(cmd: &mut Command) -> Output {
-    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     eprintln!(
         "$ {cmd:?}\nstatus: {}\nstderr:\n{}",
         output.status,
@@ -74,7 +80,9 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_AUTHOR_DATE", "1700000000 +0000")
         .env("GIT_COMMITTER_DATE", "1700000000 +0000")
         .output()
-        .unwrap_or_else(|e| panic!("the tests need the git binary to make fixture repositories: {e}"));
+        .unwrap_or_else(|e| {
+            panic!("the tests need the git binary to make fixture repositories: {e}")
+        });
     assert!(
         output.status.success(),
         "git {args:?} failed: {}",
@@ -120,11 +128,21 @@ pub fn read_tar(bytes: &[u8]) -> Vec<Member> {
     for entry in archive.entries().expect("a tar") {
         let mut entry = entry.expect("a tar member");
         let header = entry.header().clone();
-        let name = entry.path().expect("a member name").to_string_lossy().into_owned();
-        let link = entry.link_name().expect("a link name").map(|l| l.to_string_lossy().into_owned());
+        let name = entry
+            .path()
+            .expect("a member name")
+            .to_string_lossy()
+            .into_owned();
+        let link = entry
+            .link_name()
+            .expect("a link name")
+            .map(|l| l.to_string_lossy().into_owned());
         let mut content = Vec::new();
         entry.read_to_end(&mut content).expect("member content");
-        let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+        let text = |b: Option<&[u8]>| {
+            b.map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
         members.push(Member {
             name,
             kind: header.entry_type().as_byte() as char,
@@ -160,7 +178,8 @@ pub fn member<'m>(members: &'m [Member], name: &str) -> &'m Member {
 pub fn write(root: &Path, path: impl AsRef<Path>, content: impl AsRef<[u8]>) {
     let path = root.join(path);
     std::fs::create_dir_all(path.parent().expect("a parent")).expect("create parent directories");
-    std::fs::write(&path, content).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    std::fs::write(&path, content)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
 /// Marks `root/path` executable.
