@@ -29,18 +29,17 @@ fn project() -> tempfile::TempDir {
 }
 
 fn bundle(dir: &Path, args: &[&str]) -> Vec<Member> {
-    let out = dir
-        .join("..")
-        .join(format!("bundle-{}.tar", std::process::id()));
+    // Outside the project, so that the fs scanner does not see it; one directory per call,
+    // since the tests run in parallel.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("bundle.tar");
     let output = run(spiro_deploy(dir).args(args).arg("--output").arg(&out));
     assert!(
         output.status.success(),
         "spiro-deploy failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let bytes = std::fs::read(&out).unwrap();
-    std::fs::remove_file(&out).unwrap();
-    read_tar(&bytes)
+    read_tar(&std::fs::read(&out).unwrap())
 }
 
 #[test]

@@ -96,11 +96,9 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
         )
     })?;
     output::status(&format!(
-        "wrote `{}`: {} files, {} symlinks, {}",
+        "wrote `{}`: {}",
         output.display(),
-        stats.files,
-        stats.symlinks,
-        output::human_bytes(stats.content_bytes)
+        output::bundle_summary(&stats)
     ));
     Ok(())
 }

@@ -33,6 +33,23 @@ pub fn status(message: &str) {
     anstream::eprintln!("{message}");
 }
 
+/// `12 files, 1 symlink, 1.5 MiB`: what a bundle holds.
+pub fn bundle_summary(stats: &spiro_bundle::Stats) -> String {
+    let plural = |n: u64, one: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    let mut parts = vec![plural(stats.files, "file")];
+    if stats.symlinks > 0 {
+        parts.push(plural(stats.symlinks, "symlink"));
+    }
+    parts.push(human_bytes(stats.content_bytes));
+    parts.join(", ")
+}
+
 /// `1.5 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -46,5 +63,24 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_use_plurals_and_leave_out_absent_symlinks() {
+        let stats = |files, symlinks, content_bytes| spiro_bundle::Stats {
+            files,
+            symlinks,
+            content_bytes,
+        };
+        assert_eq!(bundle_summary(&stats(1, 0, 9)), "1 file, 9 B");
+        assert_eq!(
+            bundle_summary(&stats(3, 1, 3 << 20)),
+            "3 files, 1 symlink, 3.0 MiB"
+        );
     }
 }

@@ -89,10 +89,8 @@ pub fn run(args: &Args, plan: Plan) -> Result<Exit, CliError> {
         Err(UploadError::Deploy(error)) => return Err(client_error(error, args)),
     };
     output::status(&format!(
-        "uploaded {} files, {} symlinks, {} in {}; the server accepted the deploy",
-        stats.files,
-        stats.symlinks,
-        output::human_bytes(stats.content_bytes),
+        "uploaded {} in {}; the server accepted the deploy",
+        output::bundle_summary(&stats),
         human_elapsed(started.elapsed()),
     ));
 
