@@ -471,3 +471,36 @@ fn help_explains_every_option() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    use std::process::Stdio;
+    let dir = project();
+    for i in 0..5000 {
+        write(dir.path(), format!("many/file-{i:05}.txt"), "x");
+    }
+    let mut child = spiro_deploy(dir.path())
+        .args(["--include-source=fs", "--list", "p", "d"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe, as `| head -1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !contains(&out.stderr, "error"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -60,6 +60,18 @@ impl CliError {
         self
     }
 
+    /// Whether the failure was a write to a pipe whose reader had gone away.
+    pub fn is_broken_pipe(&self) -> bool {
+        let mut cause: Option<&(dyn StdError + 'static)> = Some(self.error.as_ref());
+        while let Some(error) = cause {
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                return io.kind() == std::io::ErrorKind::BrokenPipe;
+            }
+            cause = error.source();
+        }
+        false
+    }
+
     /// `error: …`, one `caused by: …` line per cause, then `help: …`.
     pub fn render(&self) -> String {
         let mut out = format!("error: {}\n", self.error);

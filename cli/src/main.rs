@@ -43,9 +43,10 @@ fn run(args: &Args) -> Result<Exit, CliError> {
     })?;
     if args.list {
         let plan = plan(args, &root, &[])?;
-        let (mut stdout, _) = plan.write(Builder::listing(io::stdout().lock()))?;
-        stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e))?;
-        return Ok(Exit::Success);
+        let listed = plan
+            .write(Builder::listing(io::stdout().lock()))
+            .and_then(|(mut stdout, _)| stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e)));
+        return quiet_on_closed_stdout(listed);
     }
     if let Some(output) = &args.output {
         write_bundle(args, &root, output)?;
@@ -53,6 +54,15 @@ fn run(args: &Args) -> Result<Exit, CliError> {
     }
     deploy::validate_names(args)?;
     deploy::run(args, plan(args, &root, &[])?)
+}
+
+/// Standard output closed by its reader (`spiro-deploy --list | head`) ends the job quietly, as
+/// ripgrep does: the reader has all it wanted, and an error about it would only be noise.
+fn quiet_on_closed_stdout(result: Result<(), CliError>) -> Result<Exit, CliError> {
+    match result {
+        Err(err) if err.is_broken_pipe() => Ok(Exit::Success),
+        other => other.map(|()| Exit::Success),
+    }
 }
 
 fn plan(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError> {
@@ -68,8 +78,10 @@ fn plan(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError>
 fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError> {
     if output == Path::new("-") {
         let plan = plan(args, root, &[])?;
-        let (mut stdout, _) = plan.write(Builder::new(io::stdout().lock()))?;
-        return stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e));
+        let written = plan
+            .write(Builder::new(io::stdout().lock()))
+            .and_then(|(mut stdout, _)| stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e)));
+        return quiet_on_closed_stdout(written).map(drop);
     }
     let output = root.join(output);
     let dir = output

@@ -1,5 +1,6 @@
 //! `--include-source=METHOD`: from a name to a scanner, built-ins first, then plugins.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use spiro_bundle::Scanner;
@@ -48,8 +49,12 @@ pub fn resolve(
 
 /// `--list-scanners`: the built-ins, then every plugin found, loaded or refused with the reason.
 pub fn list() -> Result<Exit, CliError> {
+    let mut stdout = std::io::stdout().lock();
     for line in spiro_plugin_host::list_scanners(spiro_scanners::BUILTIN) {
-        println!("{line}");
+        // A closed standard output (`| head`) ends the listing quietly.
+        if writeln!(stdout, "{line}").is_err() {
+            break;
+        }
     }
     Ok(Exit::Success)
 }
