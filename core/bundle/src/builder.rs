@@ -50,6 +50,32 @@ pub struct Stats {
 enum Sink<W: Write> {
     Tar(tar::Builder<OutBuf<W>>),
     List(BufWriter<W>),
+    /// Headers as `Tar` writes them; content as zeros, without opening anything.
+    Count(tar::Builder<W>),
+}
+
+/// What [`Builder::counting`] writes to: nothing, but it counts.
+#[derive(Debug, Default)]
+pub struct ByteCount {
+    bytes: u64,
+}
+
+impl ByteCount {
+    /// The length of the bundle the same calls on [`Builder::new`] write, in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Write for ByteCount {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.bytes += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Builds a deployment bundle, streaming it to any [`Write`]r as entries are added: nothing is
@@ -91,6 +117,31 @@ pub struct Builder<W: Write> {
 /// The output buffer: file contents are read straight into it and it is written out whole, so a
 /// big artifact moves in few syscalls and every byte is copied once in user space.
 const WRITE_BUFFER: usize = 256 * 1024;
+
+impl Builder<ByteCount> {
+    /// A builder that opens no file and writes nothing, but counts exactly the bytes the same
+    /// calls on [`Builder::new`] would write (headers, long-name entries, content, padding,
+    /// the end marker), from the sizes the scanners announce: the length of an upload body,
+    /// known before the upload starts. A file whose size changes before it is written makes
+    /// the real build fail ([`Error::SizeChanged`]), so a wrong count cannot go unnoticed.
+    ///
+    /// ```
+    /// use spiro_bundle::{Builder, EntryName};
+    /// let name = EntryName::new("motd").unwrap();
+    /// let mut counting = Builder::counting();
+    /// counting.add_virtual(&name, b"hello\n")?;
+    /// let mut builder = Builder::new(Vec::new());
+    /// builder.add_virtual(&name, b"hello\n")?;
+    /// assert_eq!(counting.finish()?.bytes(), builder.finish()?.len() as u64);
+    /// # Ok::<(), spiro_bundle::Error>(())
+    /// ```
+    pub fn counting() -> Builder<ByteCount> {
+        let mut tar = tar::Builder::new(ByteCount::default());
+        tar.mode(tar::HeaderMode::Deterministic);
+        tar.follow_symlinks(false);
+        Builder::with_sink(Sink::Count(tar))
+    }
+}
 
 impl<W: Write> Builder<W> {
     /// A builder that writes an uncompressed tar to `out`. `out` need not be buffered.
@@ -270,25 +321,38 @@ impl<W: Write> Builder<W> {
                     .map_err(Error::Write)?;
                 return Ok(());
             }
+            Sink::Count(tar) => {
+                let mut header = header_for(kind, mtime);
+                match kind {
+                    EntryKind::Symlink { target } => {
+                        tar.append_link(
+                            &mut header,
+                            name.as_path(),
+                            crate::name::bytes_path(target),
+                        )
+                        .map_err(Error::Write)?;
+                        self.stats.symlinks += 1;
+                    }
+                    EntryKind::File { size, .. } => {
+                        tar.append_data(&mut header, name.as_path(), io::empty())
+                            .and_then(|()| write_zeros(tar.get_mut(), size.div_ceil(512) * 512))
+                            .map_err(Error::Write)?;
+                        self.stats.files += 1;
+                        self.stats.content_bytes += size;
+                    }
+                }
+                return Ok(());
+            }
             Sink::Tar(tar) => tar,
         };
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(mtime);
-        header.set_uid(0);
-        header.set_gid(0);
+        let mut header = header_for(kind, mtime);
         match kind {
             EntryKind::Symlink { target } => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_mode(0o777);
-                header.set_size(0);
                 tar.append_link(&mut header, name.as_path(), crate::name::bytes_path(target))
                     .map_err(Error::Write)?;
                 self.stats.symlinks += 1;
             }
-            EntryKind::File { size, executable } => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(if *executable { 0o755 } else { 0o644 });
-                header.set_size(*size);
+            EntryKind::File { size, .. } => {
                 let open = opener
                     .ok_or_else(|| Error::scanner("builder", format!("`{name}` has no content")))?;
                 let mut reader = ExactReader {
@@ -343,8 +407,42 @@ impl<W: Write> Builder<W> {
                 .and_then(OutBuf::into_inner)
                 .map_err(Error::Write),
             Sink::List(out) => out.into_inner().map_err(|e| Error::Write(e.into_error())),
+            Sink::Count(tar) => tar.into_inner().map_err(Error::Write),
         }
     }
+}
+
+/// The tar header of an entry, before its name (which `tar` sets, with a long-name entry if
+/// needed) and checksum.
+fn header_for(kind: &EntryKind, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_mtime(mtime);
+    header.set_uid(0);
+    header.set_gid(0);
+    match kind {
+        EntryKind::Symlink { .. } => {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+        }
+        EntryKind::File { size, executable } => {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(if *executable { 0o755 } else { 0o644 });
+            header.set_size(*size);
+        }
+    }
+    header
+}
+
+/// Writes `len` zero bytes (a counting writer's stand-in for content).
+fn write_zeros(out: &mut dyn Write, mut len: u64) -> io::Result<()> {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    while len > 0 {
+        let n = len.min(ZEROS.len() as u64) as usize;
+        out.write_all(&ZEROS[..n])?;
+        len -= n as u64;
+    }
+    Ok(())
 }
 
 /// The skip policy of the builder's own scans: version-control metadata.
@@ -600,5 +698,56 @@ mod tests {
             }
         }
         assert!(ours.finish().unwrap() == reference.into_inner().unwrap());
+    }
+
+    /// `counting` must give the exact length `new` writes, long names and links included.
+    #[cfg(unix)]
+    #[test]
+    fn counting_gives_the_length_of_the_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let deep = format!("{}/{}", "n".repeat(90), "m".repeat(90));
+        std::fs::create_dir_all(root.join("_salt")).unwrap();
+        std::fs::create_dir_all(root.join("src").join(&deep)).unwrap();
+        std::fs::write(root.join("_salt/top.sls"), "base: {}\n").unwrap();
+        for size in [0usize, 1, 511, 512, 513, WRITE_BUFFER + 3] {
+            std::fs::write(root.join(format!("src/f{size}")), vec![b'x'; size]).unwrap();
+            std::fs::write(
+                root.join("src").join(&deep).join(format!("g{size}")),
+                vec![b'y'; size],
+            )
+            .unwrap();
+        }
+        std::os::unix::fs::symlink(format!("../{deep}/g1"), root.join("src/link")).unwrap();
+        std::os::unix::fs::symlink("f1", root.join("src").join(&deep).join("l".repeat(120)))
+            .unwrap();
+        std::fs::write(root.join("app.bin"), vec![7u8; 70_000]).unwrap();
+
+        fn fill<W: Write>(builder: &mut Builder<W>, root: &Path) {
+            builder.source_date_epoch(Some(1_700_000_000));
+            builder
+                .add_gitcommit(&GitCommit {
+                    hash: "0".repeat(40),
+                    describe: "heads/main".into(),
+                })
+                .unwrap();
+            builder.add_saltdir(&root.join("_salt")).unwrap();
+            builder
+                .add_artifact(&root.join("app.bin"), &EntryName::new("app.bin").unwrap())
+                .unwrap();
+            builder
+                .add_source(&FsScanner::new(root).exclude("_salt"))
+                .unwrap();
+        }
+        let mut counting = Builder::counting();
+        fill(&mut counting, root);
+        let counted_stats = counting.stats();
+        let mut real = Builder::new(Vec::new());
+        fill(&mut real, root);
+        assert_eq!(counted_stats, real.stats());
+        assert_eq!(
+            counting.finish().unwrap().bytes(),
+            real.finish().unwrap().len() as u64
+        );
     }
 }

@@ -39,8 +39,8 @@ mod name;
 mod scanner;
 
 pub use builder::{
-    ARTIFACTS_DIR, Builder, GITCOMMIT_FILE, GitCommit, SOURCE_DIR, Stats, VCS_DIRS, artifact_name,
-    is_vcs_metadata,
+    ARTIFACTS_DIR, Builder, ByteCount, GITCOMMIT_FILE, GitCommit, SOURCE_DIR, Stats, VCS_DIRS,
+    artifact_name, is_vcs_metadata,
 };
 pub use error::{Error, Result};
 pub use fs::{FsScanner, IGNORE_FILE};
