@@ -111,10 +111,22 @@ fn highstate_deploy_sends_the_request_protocol_md_describes_and_shows_every_mini
     assert_eq!(got.auth_scheme.as_deref(), Some("Bearer"));
     assert_eq!(got.header("accept"), Some("text/event-stream"));
     assert_eq!(got.header("cache-control"), Some("no-cache"));
+    // The CLI measures the bundle first, so the body goes out with its exact length.
+    assert_eq!(got.header("transfer-encoding"), None);
+    let body_len: u64 = got
+        .header("content-length")
+        .expect("a Content-Length")
+        .parse()
+        .unwrap();
+    let bundle = run(spiro_deploy(dir.path()).args(["--output", "-", "web", "prod"]));
     assert_eq!(
-        got.header("transfer-encoding"),
-        Some("chunked"),
-        "the bundle is streamed"
+        got.bundle_size,
+        bundle.stdout.len() as u64,
+        "the bundle arrived whole"
+    );
+    assert!(
+        body_len > got.bundle_size,
+        "the multipart body holds the bundle and the fields"
     );
     assert!(
         got.header("content-type")
@@ -551,10 +563,7 @@ fn tls_with_a_test_ca_a_pinned_self_signed_leaf_and_insecure() {
         &["--ssl-cert", &ca, "web", "prod"],
     );
     assert_exit(&output, 0);
-    assert_eq!(
-        server.last_deploy().header("transfer-encoding"),
-        Some("chunked")
-    );
+    assert!(server.last_deploy().header("content-length").is_some());
 
     // The system roots do not know the test CA.
     let output = deploy(&server, dir.path(), &token, &["web", "prod"]);
@@ -771,6 +780,7 @@ fn web_prod(highstate: bool) -> Deploy {
         project: "web".into(),
         deployment: "prod".into(),
         highstate,
+        bundle_len: None,
     }
 }
 
@@ -809,6 +819,77 @@ fn library_streams_a_bundle_from_the_builder_and_yields_typed_events() {
     assert!(update.result.is_success());
     assert!(matches!(update.result, MinionResult::Returned(_)));
     assert_eq!(server.last_deploy().members, ["app/init.sls", "top.sls"]);
+    // With no length announced, the bundle streams chunked as it is built.
+    assert_eq!(
+        server.last_deploy().header("transfer-encoding"),
+        Some("chunked")
+    );
+}
+
+#[test]
+fn library_refuses_a_bundle_that_differs_from_its_announced_length() {
+    let token = good_token();
+    let dir = project();
+    let write_bundle = |upload: &mut spiro_client::Upload| {
+        let mut builder = spiro_bundle::Builder::new(upload);
+        builder.add_saltdir(&dir.path().join("_salt"))?;
+        builder.finish().map(drop)
+    };
+    let mut counting = spiro_bundle::Builder::counting();
+    counting.add_saltdir(&dir.path().join("_salt")).unwrap();
+    let exact = counting.finish().unwrap().bytes();
+
+    for (announced, short) in [(exact + 512, true), (exact - 512, false)] {
+        let server = server_with_token(&token, Answer::Stream(successful_highstate(&["m1"])));
+        let deploy = Deploy {
+            bundle_len: Some(announced),
+            ..web_prod(true)
+        };
+        let err = client(&server, &token)
+            .upload(&deploy, write_bundle)
+            .unwrap_err();
+        let text = match err {
+            // Too short: noticed when the bundle ends.
+            UploadError::Deploy(e) => {
+                assert!(short, "{e}");
+                assert!(
+                    matches!(e, spiro_client::Error::BundleLength { .. }),
+                    "{e:?}"
+                );
+                e.to_string()
+            }
+            // Too long: the write that overshoots fails.
+            UploadError::Bundle(e) => {
+                assert!(!short, "{e}");
+                std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            }
+        };
+        assert!(
+            text.contains(&format!("not the {announced} announced")),
+            "{text}"
+        );
+        let accepted = server
+            .received()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.status == 200)
+            .count();
+        assert_eq!(accepted, 0, "nothing may be deployed");
+    }
+
+    // The exact length goes out as Content-Length, not chunked.
+    let server = server_with_token(&token, Answer::Stream(successful_highstate(&["m1"])));
+    let deploy = Deploy {
+        bundle_len: Some(exact),
+        ..web_prod(true)
+    };
+    client(&server, &token)
+        .upload(&deploy, write_bundle)
+        .unwrap();
+    let got = server.last_deploy();
+    assert_eq!(got.header("transfer-encoding"), None);
+    assert_eq!(got.bundle_size, exact);
 }
 
 #[test]

@@ -85,6 +85,11 @@ pub struct Deploy {
     pub deployment: String,
     /// Whether the server highstates the affected minions.
     pub highstate: bool,
+    /// The bundle's exact length, when known beforehand (`spiro_bundle::Builder::counting`
+    /// measures it without reading a file). The request then carries a `Content-Length`
+    /// instead of a chunked body, which servers take in fewer, larger pieces, and the upload
+    /// fails with [`Error::BundleLength`] if the bundle written differs.
+    pub bundle_len: Option<u64>,
 }
 
 /// A connection-ready client for one SpiroFS server.
@@ -198,6 +203,11 @@ impl Client {
         })
     }
 
+    /// Whether the server is reached over plain `http://` (only allowed with `Tls::Insecure`).
+    pub fn plain_http(&self) -> bool {
+        self.plain_http
+    }
+
     /// The server URL, without credentials.
     pub fn url(&self) -> &str {
         &self.shown_url
@@ -257,7 +267,12 @@ impl Client {
             done: body_done.clone(),
             ended: false,
         };
-        let bundle = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(stream))
+        let body = reqwest::Body::wrap_stream(stream);
+        let bundle = match deploy.bundle_len {
+            Some(len) => reqwest::multipart::Part::stream_with_length(body, len),
+            None => reqwest::multipart::Part::stream(body),
+        };
+        let bundle = bundle
             .file_name("bundle")
             .mime_str("application/x-tar")
             .map_err(|e| Error::Setup(Box::new(e.without_url())))?;
@@ -292,6 +307,7 @@ impl Client {
             rt: self.rt.clone(),
             highstate: deploy.highstate,
             written: 0,
+            announced: deploy.bundle_len,
         })
     }
 
@@ -328,7 +344,12 @@ impl Client {
 /// use std::io::Write;
 /// use spiro_client::{Deploy, Event, Options, Token, upload};
 /// let options = Options::new("https://salt:4510/", Token::new(std::env::var("SPIRO_TOKEN")?));
-/// let deploy = Deploy { project: "web".into(), deployment: "prod".into(), highstate: true };
+/// let deploy = Deploy {
+///     project: "web".into(),
+///     deployment: "prod".into(),
+///     highstate: true,
+///     bundle_len: None,
+/// };
 /// let events = upload(options, &deploy, |out| {
 ///     let mut builder = spiro_bundle::Builder::new(out);
 ///     builder.add_saltdir("_salt".as_ref())?;
@@ -407,6 +428,8 @@ pub struct Upload {
     rt: Arc<Runtime>,
     highstate: bool,
     written: u64,
+    /// The length announced in `Content-Length`, if any: the bundle must be exactly that long.
+    announced: Option<u64>,
 }
 
 impl std::fmt::Debug for Upload {
@@ -480,6 +503,15 @@ impl Upload {
 
     /// Ends the bundle and waits for the server's answer: the events on 200, else the error.
     pub fn finish(mut self) -> Result<Events, Error> {
+        if let Some(announced) = self.announced
+            && announced != self.written
+        {
+            // A short body would leave the server waiting for the rest: break it instead.
+            let written = self.written;
+            return Err(self
+                .abort()
+                .unwrap_or(Error::BundleLength { announced, written }));
+        }
         let sent = self.send_buffer().and_then(|()| self.send(Chunk::End));
         self.tx = None;
         let handle = self.response.take().expect("finish is called once");
@@ -547,6 +579,12 @@ impl Drop for Upload {
 
 impl Write for Upload {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(announced) = self.announced
+            && self.written + data.len() as u64 > announced
+        {
+            let written = self.written + data.len() as u64;
+            return Err(io::Error::other(Error::BundleLength { announced, written }));
+        }
         if self.buf.is_empty() && data.len() >= CHUNK {
             // A large write goes out as one chunk: one copy, no buffering.
             let n = data.len().min(4 * CHUNK);
@@ -953,6 +991,7 @@ mod tests {
             project: "..".into(),
             deployment: "d".into(),
             highstate: false,
+            bundle_len: None,
         };
         assert!(matches!(client.start(&deploy), Err(Error::Name(_))));
     }

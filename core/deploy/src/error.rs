@@ -49,6 +49,18 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// The bundle written was not as long as announced in [`Deploy::bundle_len`](crate::Deploy):
+    /// a file changed between measuring the bundle and writing it.
+    #[error(
+        "the bundle came to {written} bytes, not the {announced} announced: a file changed while \
+         it was being bundled"
+    )]
+    BundleLength {
+        /// The length sent as `Content-Length`.
+        announced: u64,
+        /// The length written (so far, when it overshot).
+        written: u64,
+    },
     /// The host name does not resolve.
     #[error("cannot resolve the host name of {url}")]
     Dns {
