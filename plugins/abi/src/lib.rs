@@ -9,6 +9,12 @@
 #![no_std]
 #![warn(missing_docs)]
 
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "std")]
+pub mod convert;
+
 use core::ffi::c_void;
 
 /// The ABI version this crate describes (`SPIRO_SCANNER_ABI_VERSION`).

@@ -20,6 +20,8 @@ use spiro_plugin_abi::{
     SpiroScan, SpiroString,
 };
 
+use spiro_plugin_abi::convert::{bytes_path, lent, path_bytes};
+
 use crate::Plugin;
 
 /// The longest error message kept from a plugin; the rest is cut, so a runaway plugin cannot
@@ -454,37 +456,4 @@ fn take_message(plugin: &Plugin, error: SpiroString) -> Option<String> {
 
 fn abi_error(plugin: &Plugin, what: &str) -> Error {
     Error::scanner(plugin.label(), format!("broke the scanner ABI: {what}"))
-}
-
-/// # Safety
-/// `ptr` must point to `len` readable bytes for `'a`, or `len` must be 0.
-unsafe fn lent<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
-    if ptr.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: the caller's promise.
-        unsafe { std::slice::from_raw_parts(ptr, len) }
-    }
-}
-
-#[cfg(unix)]
-fn path_bytes(path: &Path) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    path.as_os_str().as_bytes().to_vec()
-}
-
-#[cfg(not(unix))]
-fn path_bytes(path: &Path) -> Vec<u8> {
-    path.to_string_lossy().into_owned().into_bytes()
-}
-
-#[cfg(unix)]
-fn bytes_path(bytes: &[u8]) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
-}
-
-#[cfg(not(unix))]
-fn bytes_path(bytes: &[u8]) -> PathBuf {
-    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
 }

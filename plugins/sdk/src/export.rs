@@ -32,7 +32,6 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use spiro_bundle::{Candidate, Entries, EntryKind, Error, Opener, ShouldSkip};
@@ -41,6 +40,8 @@ use spiro_plugin_abi::{
     SPIRO_OK, SpiroEntry, SpiroReader, SpiroScan, SpiroScannerPlugin, SpiroShouldSkip, SpiroStatus,
     SpiroString,
 };
+
+use spiro_plugin_abi::convert::{bytes_path, lent, path_bytes};
 
 use crate::PluginScanner;
 use crate::panic::guard;
@@ -136,7 +137,7 @@ unsafe extern "C" fn scan_start<S: PluginScanner>(
         return fail(error_out, "scan_start: scan_out is NULL".into());
     }
     // SAFETY: the host lends `root` for this call (header rule 1).
-    let root = bytes_path(unsafe { slice(root, root_len) });
+    let root = bytes_path(unsafe { lent(root, root_len) });
     let started = guard(|| {
         let callback = Rc::new(Cell::new(None));
         let anchor = Rc::new(Anchor {
@@ -381,38 +382,4 @@ fn io_error_text(error: &io::Error) -> String {
         Some(inner) if inner.is::<Error>() => error_text(inner),
         _ => error_text(error),
     }
-}
-
-/// # Safety
-/// `ptr` must point to `len` readable bytes for `'a` (or `len` must be 0).
-unsafe fn slice<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
-    if ptr.is_null() || len == 0 {
-        &[]
-    } else {
-        // SAFETY: the caller's promise.
-        unsafe { std::slice::from_raw_parts(ptr, len) }
-    }
-}
-
-#[cfg(unix)]
-fn bytes_path(bytes: &[u8]) -> PathBuf {
-    use std::os::unix::ffi::OsStrExt;
-    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
-}
-
-#[cfg(not(unix))]
-fn bytes_path(bytes: &[u8]) -> PathBuf {
-    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
-}
-
-#[cfg(unix)]
-fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
-    use std::os::unix::ffi::OsStrExt;
-    std::borrow::Cow::Borrowed(path.as_os_str().as_bytes())
-}
-
-#[cfg(not(unix))]
-fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
-    let text = path.to_string_lossy().replace('\\', "/");
-    std::borrow::Cow::Owned(text.into_bytes())
 }
