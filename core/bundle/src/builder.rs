@@ -5,10 +5,9 @@ use std::fs;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Component, Path};
 
-use crate::fs::{file_entry, mtime_of};
 use crate::name::os_bytes;
 use crate::scanner::Opener;
-use crate::{Candidate, EntryKind, EntryName, Error, FsScanner, Scanner, ShouldSkip};
+use crate::{Candidate, Entry, EntryKind, EntryName, Error, FsScanner, Scanner, ShouldSkip};
 
 /// Directory names that hold version-control metadata. They are never bundled: they can be
 /// large, they may hold credentials (`.git/config`), and Salt has no use for them.
@@ -210,13 +209,12 @@ impl<W: Write> Builder<W> {
             let scanner = FsScanner::new(path).ignore_file(None);
             return self.add_scanner_as(Some(&full), &scanner, &skip_vcs, origin);
         }
-        if !meta.is_file() {
+        let Some(entry) = Entry::from_disk(full, path.to_path_buf(), &meta)? else {
             return Err(Error::read(
                 path,
                 io::Error::other("not a regular file or a directory"),
             ));
-        }
-        let entry = file_entry(full, path.to_path_buf(), &meta, mtime_of(&meta));
+        };
         let (name, kind, mtime, opener) = entry.into_parts();
         self.write(name, &kind, mtime, opener, origin)
     }

@@ -166,32 +166,56 @@ fn entry_for<'s>(
     let meta = entry
         .metadata()
         .map_err(|e| Error::read(&path, io::Error::from(e)))?;
-    let mtime = mtime_of(&meta);
-    if file_type.is_symlink() {
-        let target = fs::read_link(&path).map_err(|e| Error::read(&path, e))?;
-        return Ok(Some(Entry::symlink(
-            name,
-            os_bytes(target.as_os_str()).to_vec(),
-            mtime,
-        )));
-    }
-    if !file_type.is_file() {
-        return Ok(None);
-    }
-    Ok(Some(file_entry(name, path, &meta, mtime)))
+    Entry::from_disk(name, path, &meta)
 }
 
-/// An entry for the regular file at `path`, opened only when written.
-pub(crate) fn file_entry<'s>(
-    name: EntryName,
-    path: PathBuf,
-    meta: &fs::Metadata,
-    mtime: u64,
-) -> Entry<'s> {
-    Entry::file(name, meta.len(), is_executable(meta), mtime, move || {
-        let file = File::open(&path).map_err(|e| Error::read(&path, e))?;
-        Ok(Box::new(PathReader { file, path }) as Box<dyn Read>)
-    })
+impl<'s> Entry<'s> {
+    /// The entry for what is at `path` on disk, as `meta` describes it: a regular file (opened
+    /// only when written, read errors naming `path`), a symlink (stored as a link, with its
+    /// target as on disk), or `None` for a directory, socket, FIFO or device, which are never
+    /// bundled. Pass `fs::symlink_metadata` to store a symlink as such, `fs::metadata` to
+    /// follow it. What the `fs` scanner yields for each path, for scanners and plugins that
+    /// find files their own way.
+    ///
+    /// ```
+    /// use spiro_bundle::{Entry, EntryKind, EntryName};
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("run.sh");
+    /// std::fs::write(&path, "#!/bin/sh\n")?;
+    /// let meta = std::fs::symlink_metadata(&path)?;
+    /// let entry = Entry::from_disk(EntryName::new("run.sh").unwrap(), path, &meta)?.unwrap();
+    /// assert_eq!(entry.kind(), &EntryKind::File { size: 10, executable: false });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_disk(
+        name: EntryName,
+        path: PathBuf,
+        meta: &fs::Metadata,
+    ) -> crate::Result<Option<Entry<'s>>> {
+        let mtime = mtime_of(meta);
+        let file_type = meta.file_type();
+        if file_type.is_symlink() {
+            let target = fs::read_link(&path).map_err(|e| Error::read(&path, e))?;
+            return Ok(Some(Entry::symlink(
+                name,
+                os_bytes(target.as_os_str()).to_vec(),
+                mtime,
+            )));
+        }
+        if !file_type.is_file() {
+            return Ok(None);
+        }
+        Ok(Some(Entry::file(
+            name,
+            meta.len(),
+            is_executable(meta),
+            mtime,
+            move || {
+                let file = File::open(&path).map_err(|e| Error::read(&path, e))?;
+                Ok(Box::new(PathReader { file, path }) as Box<dyn Read>)
+            },
+        )))
+    }
 }
 
 /// Attributes read errors to the file, so a failing disk names the file and not the entry.

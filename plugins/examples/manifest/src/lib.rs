@@ -21,9 +21,8 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use spiro_bundle::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 use spiro_plugin_sdk::PluginScanner;
@@ -217,7 +216,7 @@ impl<'s> Walk<'s> {
             }
             let mut children: Vec<Vec<u8>> = fs::read_dir(&path)
                 .and_then(|read| {
-                    read.map(|e| e.map(|e| os_bytes(&e.file_name()).to_vec()))
+                    read.map(|e| e.map(|e| e.file_name().into_encoded_bytes()))
                         .collect()
                 })
                 .map_err(|e| Error::read(&path, e))?;
@@ -236,67 +235,14 @@ impl<'s> Walk<'s> {
         {
             return Ok(None);
         }
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
-        let entry = if file_type.is_symlink() {
-            let target = fs::read_link(&path).map_err(|e| Error::read(&path, e))?;
-            Entry::symlink(name.clone(), os_bytes(target.as_os_str()).to_vec(), mtime)
-        } else if file_type.is_file() {
-            Entry::file(
-                name.clone(),
-                meta.len(),
-                is_executable(&meta),
-                mtime,
-                move || {
-                    let file = File::open(&path).map_err(|e| Error::read(&path, e))?;
-                    Ok(Box::new(PathReader { file, path }) as Box<dyn Read>)
-                },
-            )
-        } else {
-            return Ok(None); // sockets, FIFOs, devices: never bundled
-        };
-        self.seen.insert(name);
-        Ok(Some(entry))
+        // A file opened only when written, or a symlink stored as a link, exactly as the
+        // built-in `fs` scanner yields it; sockets, FIFOs and devices are never bundled.
+        let entry = Entry::from_disk(name.clone(), path, &meta)?;
+        if entry.is_some() {
+            self.seen.insert(name);
+        }
+        Ok(entry)
     }
-}
-
-/// Names the file in read errors.
-struct PathReader {
-    file: File,
-    path: PathBuf,
-}
-
-impl Read for PathReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.read(buf).map_err(|e| match e.kind() {
-            io::ErrorKind::Interrupted => e,
-            _ => io::Error::other(Error::read(&self.path, e)),
-        })
-    }
-}
-
-#[cfg(unix)]
-fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
-    std::os::unix::ffi::OsStrExt::as_bytes(s)
-}
-
-#[cfg(not(unix))]
-fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
-    s.to_str().map(str::as_bytes).unwrap_or(b"\0")
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &fs::Metadata) -> bool {
-    false
 }
 
 #[cfg(test)]
