@@ -56,6 +56,21 @@ fn run(args: &Args) -> Result<Exit, CliError> {
     deploy::run(args, plan(args, &root, &[])?)
 }
 
+/// Standard output without Rust's line buffering: the builder buffers already, and a
+/// `LineWriter` would scan the binary bundle for newlines and split its writes at them.
+#[cfg(unix)]
+fn raw_stdout() -> Result<std::fs::File, CliError> {
+    use std::os::fd::AsFd;
+    let fd = io::stdout().as_fd().try_clone_to_owned();
+    fd.map(std::fs::File::from)
+        .map_err(|e| CliError::new(Exit::Bundle, e))
+}
+
+#[cfg(not(unix))]
+fn raw_stdout() -> Result<io::StdoutLock<'static>, CliError> {
+    Ok(io::stdout().lock())
+}
+
 /// Standard output closed by its reader (`spiro-deploy --list | head`) ends the job quietly, as
 /// ripgrep does: the reader has all it wanted, and an error about it would only be noise.
 fn quiet_on_closed_stdout(result: Result<(), CliError>) -> Result<Exit, CliError> {
@@ -79,7 +94,7 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
     if output == Path::new("-") {
         let plan = plan(args, root, &[])?;
         let written = plan
-            .write(Builder::new(io::stdout().lock()))
+            .write(Builder::new(raw_stdout()?))
             .and_then(|(mut stdout, _)| stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e)));
         return quiet_on_closed_stdout(written).map(drop);
     }
