@@ -576,6 +576,30 @@ fn tls_with_a_test_ca_a_pinned_self_signed_leaf_and_insecure() {
     let output = deploy(&server, dir.path(), &token, &["--insecure", "web", "prod"]);
     assert_exit(&output, 0);
 
+    // The CA-signed server certificate alone, without its CA, is pinned: trusted whatever
+    // signed it.
+    let leaf = pki.leaf_pem().display().to_string();
+    let output = deploy(
+        &server,
+        dir.path(),
+        &token,
+        &["--ssl-cert", &leaf, "web", "prod"],
+    );
+    assert_exit(&output, 0);
+
+    // Another certificate (here the self-signed one) is not the server's, nor its CA.
+    let other = pki.self_signed_pem().display().to_string();
+    let output = deploy(
+        &server,
+        dir.path(),
+        &token,
+        &["--ssl-cert", &other, "web", "prod"],
+    );
+    assert_exit(&output, 4);
+    let err = stderr(&output);
+    assert!(err.contains("not signed by a trusted authority"), "{err}");
+    assert!(err.contains("--ssl-cert"), "{err}");
+
     // A self-signed server certificate can be trusted directly.
     let mut config = Config::new(&token, Answer::Stream(vec![deploy_bundle()]));
     config.tls = Some(pki.self_signed_server_config());

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use reqwest::{Certificate, StatusCode, Url};
+use reqwest::{StatusCode, Url};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -29,7 +31,9 @@ pub enum Tls {
     #[default]
     System,
     /// Against the certificates in this PEM file only: the CA that signed the server's
-    /// certificate, or a self-signed server certificate itself.
+    /// certificate (as a root), or the server's certificate itself (pinned: a server
+    /// presenting exactly that certificate is trusted whatever signed it, self-signed or not;
+    /// its dates and host name are still checked).
     Trust(PathBuf),
     /// Not at all; this also allows plain `http://` URLs. Dangerous.
     Insecure,
@@ -169,17 +173,24 @@ impl Client {
                     path: path.clone(),
                     source,
                 })?;
-                let certs = Certificate::from_pem_bundle(&pem).map_err(|e| Error::BadCertFile {
-                    path: path.clone(),
-                    source: Some(Box::new(e.without_url())),
-                })?;
+                let certs = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Error::BadCertFile {
+                        path: path.clone(),
+                        source: Some(Box::new(e)),
+                    })?;
                 if certs.is_empty() {
                     return Err(Error::BadCertFile {
                         path: path.clone(),
                         source: None,
                     });
                 }
-                builder = builder.tls_certs_only(certs);
+                // The file's certificates are trusted as roots and pinned (see `tls.rs`).
+                let config = crate::tls::trust_config(certs).map_err(|e| Error::BadCertFile {
+                    path: path.clone(),
+                    source: Some(e),
+                })?;
+                builder = builder.tls_backend_preconfigured(config);
             }
             Tls::Insecure => builder = builder.tls_danger_accept_invalid_certs(true),
         }
@@ -980,6 +991,36 @@ mod tests {
         assert_eq!(client.url(), "https://h:1/");
         assert!(!format!("{client:?}").contains("secret-token-value"));
         assert_eq!(redact_str("https://u:p@@x"), "https://x");
+    }
+
+    #[test]
+    fn a_cert_file_without_a_usable_certificate_is_refused() {
+        let dir = std::env::temp_dir().join(format!("spiro-client-certs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            // No certificate at all (a key only): nothing to trust.
+            (
+                "key.pem",
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            ),
+            // A certificate block that is not a certificate.
+            (
+                "junk.pem",
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            ),
+        ];
+        for (name, pem) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            let options =
+                Options::new("https://127.0.0.1:1/", Token::new("t")).tls(Tls::Trust(path.clone()));
+            let err = Client::new(options).unwrap_err();
+            assert!(
+                matches!(&err, Error::BadCertFile { path: p, .. } if *p == path),
+                "{err:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod event;
 pub mod macaroon;
 mod names;
 pub mod sse;
+mod tls;
 mod token;
 
 pub use client::{
