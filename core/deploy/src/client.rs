@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -237,7 +237,7 @@ impl Client {
             .http
             .get(self.url.clone())
             .header(AUTHORIZATION, self.authorization());
-        let ctx = self.context(None, None);
+        let ctx = self.context(None);
         self.rt.block_on(async {
             let response = request.send().await.map_err(|e| ctx.classify(e))?;
             if response.status() == StatusCode::OK {
@@ -248,14 +248,13 @@ impl Client {
         })
     }
 
-    fn context(&self, sent: Option<Arc<AtomicU64>>, body_done: Option<Arc<AtomicBool>>) -> Ctx {
+    fn context(&self, sent: Option<Arc<AtomicU64>>) -> Ctx {
         Ctx {
             url: self.shown_url.clone(),
             host: self.url.host_str().unwrap_or("").to_owned(),
             plain_http: self.plain_http,
             connect_timeout: self.connect_timeout,
             sent,
-            body_done,
         }
     }
 
@@ -271,11 +270,9 @@ impl Client {
         self.check()?;
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let sent = Arc::new(AtomicU64::new(0));
-        let body_done = Arc::new(AtomicBool::new(false));
         let stream = BundleStream {
             rx,
             sent: sent.clone(),
-            done: body_done.clone(),
             ended: false,
         };
         let body = reqwest::Body::wrap_stream(stream);
@@ -314,7 +311,7 @@ impl Client {
             buf: Vec::with_capacity(CHUNK),
             response: Some(response),
             answered: answered_rx,
-            ctx: self.context(Some(sent), Some(body_done)),
+            ctx: self.context(Some(sent)),
             rt: self.rt.clone(),
             highstate: deploy.highstate,
             written: 0,
@@ -393,7 +390,6 @@ enum Chunk {
 struct BundleStream {
     rx: mpsc::Receiver<Chunk>,
     sent: Arc<AtomicU64>,
-    done: Arc<AtomicBool>,
     ended: bool,
 }
 
@@ -416,7 +412,6 @@ impl futures_core::Stream for BundleStream {
             }
             Poll::Ready(Some(Chunk::End)) => {
                 self.ended = true;
-                self.done.store(true, Ordering::Relaxed);
                 Poll::Ready(None)
             }
             Poll::Ready(None) => {
@@ -736,8 +731,8 @@ struct Ctx {
     host: String,
     plain_http: bool,
     connect_timeout: Duration,
+    /// Bytes of the bundle handed to the connection; `Some` for the upload request only.
     sent: Option<Arc<AtomicU64>>,
-    body_done: Option<Arc<AtomicBool>>,
 }
 
 fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
@@ -788,10 +783,12 @@ fn root_cause(error: reqwest::Error) -> Cause {
 }
 
 impl Ctx {
-    fn upload_incomplete(&self) -> bool {
-        self.body_done
-            .as_ref()
-            .is_some_and(|done| !done.load(Ordering::Relaxed))
+    /// Whether this is the upload request. A connection that breaks before the server answers
+    /// it (past connecting and TLS) broke the upload, even when the last bytes had already been
+    /// handed to the kernel: SpiroFS resets a body over its limit with no answer at all, and
+    /// that reset can land after the body was sent.
+    fn is_upload(&self) -> bool {
+        self.sent.is_some()
     }
 
     fn upload_error(&self, source: Cause) -> Error {
@@ -841,7 +838,7 @@ impl Ctx {
                 source: root_cause(error),
             };
         }
-        if self.upload_incomplete() {
+        if self.is_upload() {
             return self.upload_error(root_cause(error));
         }
         Error::Connection {
