@@ -25,8 +25,12 @@ fn token_for(projects: &[&str], lifetime: i64) -> String {
     )
 }
 
+/// A token for the project `web`, the same for the whole run: it embeds the current time, so
+/// two calls a second apart would give two tokens, and a server made with one would refuse the
+/// other (a test that called it twice failed now and then on a second boundary).
 fn good_token() -> String {
-    token_for(&["web"], 3600)
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| token_for(&["web"], 3600)).clone()
 }
 
 fn project() -> tempfile::TempDir {
