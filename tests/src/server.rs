@@ -246,6 +246,9 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        // Tornado, which serves SpiroFS, turns Nagle off to send the end of a response at once;
+        // without it, small event writes wait out the client's delayed ACK (about 40 ms each).
+        let _ = tcp.set_nodelay(true);
         let state = state.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
