@@ -123,6 +123,55 @@ impl std::fmt::Debug for Client {
 /// wake-ups; bounded, with [`CHANNEL_CHUNKS`], so memory stays flat.
 pub const CHUNK: usize = 256 * 1024;
 const CHANNEL_CHUNKS: usize = 4;
+/// How many spare chunk buffers a [`ChunkPool`] keeps: enough for the channel and the
+/// connection's hands, 2 MiB at most.
+const POOL_CHUNKS: usize = 2 * CHANNEL_CHUNKS;
+
+/// Chunk buffers recycled between the writer and the connection. A fresh 256 KiB allocation is
+/// an `mmap` for glibc, so every chunk faulted its pages in and unmapped them once sent: in a
+/// profile of a 512 MiB upload that cost twice the copy itself.
+#[derive(Clone, Default)]
+struct ChunkPool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl ChunkPool {
+    /// An empty buffer of at least [`CHUNK`] bytes' capacity.
+    fn take(&self) -> Vec<u8> {
+        let spare = self.0.lock().ok().and_then(|mut spare| spare.pop());
+        spare.unwrap_or_else(|| Vec::with_capacity(CHUNK))
+    }
+
+    /// `buf` as a chunk for the connection; the buffer comes back here when the chunk is sent.
+    fn chunk(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled {
+            buf,
+            pool: self.clone(),
+        })
+    }
+}
+
+/// A chunk's buffer on its way to the connection; returned to its pool when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: ChunkPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        if let Ok(mut spare) = self.pool.0.lock()
+            && spare.len() < POOL_CHUNKS
+        {
+            spare.push(buf);
+        }
+    }
+}
 /// How much of an error response's body is read.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
@@ -309,6 +358,7 @@ impl Client {
         Ok(Upload {
             tx: Some(tx),
             buf: Vec::with_capacity(CHUNK),
+            pool: ChunkPool::default(),
             response: Some(response),
             answered: answered_rx,
             ctx: self.context(Some(sent)),
@@ -428,6 +478,7 @@ impl futures_core::Stream for BundleStream {
 pub struct Upload {
     tx: Option<mpsc::Sender<Chunk>>,
     buf: Vec<u8>,
+    pool: ChunkPool,
     response: Option<JoinHandle<reqwest::Result<reqwest::Response>>>,
     answered: watch::Receiver<Option<u16>>,
     ctx: Ctx,
@@ -503,8 +554,9 @@ impl Upload {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.send(Chunk::Data(Bytes::from(full)))
+        let full = std::mem::replace(&mut self.buf, self.pool.take());
+        let chunk = self.pool.chunk(full);
+        self.send(Chunk::Data(chunk))
     }
 
     /// Ends the bundle and waits for the server's answer: the events on 200, else the error.
@@ -592,11 +644,13 @@ impl Write for Upload {
             return Err(io::Error::other(Error::BundleLength { announced, written }));
         }
         if self.buf.is_empty() && data.len() >= CHUNK {
-            // A large write goes out as one chunk: one copy, no buffering.
-            let n = data.len().min(4 * CHUNK);
-            self.send(Chunk::Data(Bytes::copy_from_slice(&data[..n])))?;
-            self.written += n as u64;
-            return Ok(n);
+            // A large write goes out as one chunk: one copy into a recycled buffer.
+            let mut chunk = self.pool.take();
+            chunk.extend_from_slice(&data[..CHUNK]);
+            let chunk = self.pool.chunk(chunk);
+            self.send(Chunk::Data(chunk))?;
+            self.written += CHUNK as u64;
+            return Ok(CHUNK);
         }
         let n = data.len().min(CHUNK - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
