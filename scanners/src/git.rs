@@ -12,13 +12,22 @@ use crate::attributes::ExportIgnore;
 use crate::repo::{SCANNER, discover, gix_error};
 
 /// Bundles the files of the `HEAD` commit of the repository containing a directory, as
-/// `git archive HEAD` would: what is deployed is exactly what was committed, whatever the
-/// state of the work tree, and `.gitcommit` can name it.
+/// `git archive HEAD` run in that directory would: what is deployed is exactly what was
+/// committed, whatever the state of the work tree, and `.gitcommit` can name it.
 ///
 /// What it yields, and how that compares with `git archive HEAD`:
 ///
-/// - names are relative to the repository root (not to the directory given), like
-///   `git archive HEAD` run anywhere in the repository;
+/// - from a subdirectory of the work tree, only that directory's tree in `HEAD`, with names
+///   relative to it, as `git archive HEAD` run there gives it (git takes the current
+///   directory's path in the work tree as the path of the tree to archive). The directory is
+///   located after resolving symlinks. When that path is not a directory in `HEAD`
+///   (untracked or empty directories, which git does not record, or a path that is a file in
+///   `HEAD`), or when it or one of its ancestors is `export-ignore`d, the scan is empty and
+///   succeeds, as `git archive` is (git 2.47 writes an empty archive and succeeds; some older
+///   versions stopped with "current working directory is untracked"). From the work tree's
+///   root, from inside the git directory (`.git`), from outside the work tree
+///   (`GIT_WORK_TREE` elsewhere) and in a bare repository, the whole tree is bundled, as git
+///   does there;
 /// - regular files (`100644`, and `100755` as executable) and symlinks (`120000`, the blob's
 ///   content as target); submodules (gitlinks) are left out, as `git archive` leaves their
 ///   content out; directories are implied by their files;
@@ -26,16 +35,19 @@ use crate::repo::{SCANNER, discover, gix_error};
 /// - the order is git's tree order walked depth-first, which is the order of `git archive`
 ///   (and, for any tree git itself writes, the byte order of the full paths);
 /// - paths with the `export-ignore` attribute are left out (from the committed
-///   `.gitattributes` files, `$GIT_DIR/info/attributes` and the global attributes file);
+///   `.gitattributes` files, `$GIT_DIR/info/attributes` and the global attributes file),
+///   matched against their full paths in the repository, so that from a subdirectory the
+///   `.gitattributes` files of its ancestors apply as they do to `git archive`;
 /// - file contents are the blobs as stored: `export-subst`, end-of-line conversion (`eol`,
 ///   `text`, `core.autocrlf`), `ident` and filter drivers (such as Git LFS's smudge), which
 ///   `git archive` applies, are **not** applied, since they would mean running commands or
 ///   rewriting content; a repository relying on them bundles the stored form.
 ///
 /// The `should_skip` veto is asked about every directory before its tree is read and about
-/// every file before its entry is built. Blobs are read only when an entry's opener is
-/// called, one at a time (a blob is held in memory whole while it is written, as gix inflates
-/// objects whole).
+/// every file before its entry is built, with the same relative paths as the names yielded
+/// (the ancestors of a scanned subdirectory are not offered). Blobs are read only when an
+/// entry's opener is called, one at a time (a blob is held in memory whole while it is
+/// written, as gix inflates objects whole).
 ///
 /// ```no_run
 /// use spiro_bundle::Scanner;
@@ -53,12 +65,13 @@ pub struct GitScanner {
 
 impl GitScanner {
     /// A scanner of the `HEAD` commit of the repository containing `dir` (found upwards from
-    /// `dir`, as git finds it). Nothing is opened until [`scan`](Scanner::scan).
+    /// `dir`, as git finds it), limited to `dir`'s own tree when `dir` is a subdirectory of
+    /// the work tree. Nothing is opened until [`scan`](Scanner::scan).
     pub fn new(dir: impl Into<PathBuf>) -> GitScanner {
         GitScanner { dir: dir.into() }
     }
 
-    /// The directory the repository is looked for from.
+    /// The directory the repository is looked for from, and whose tree is bundled.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -103,6 +116,7 @@ impl Scanner for GitScanner {
             .seconds
             .max(0) as u64;
         drop(commit);
+        let prefix = workdir_prefix(&repo, &self.dir)?;
         let attributes = ExportIgnore::new(&repo);
         let mut walk = Walk {
             repo: Rc::new(repo),
@@ -110,9 +124,10 @@ impl Scanner for GitScanner {
             mtime,
             attributes,
             stack: Vec::new(),
+            base: 0,
             done: false,
         };
-        walk.enter(Vec::new(), tree)?;
+        walk.start(&prefix, tree)?;
         Ok(Box::new(walk))
     }
 }
@@ -153,9 +168,59 @@ pub fn head_commit(dir: &Path) -> Result<Option<GitCommit>, Error> {
     }))
 }
 
+/// The path of `dir` in the work tree of `repo`, as the names of its components (empty for
+/// the whole tree): the path `git archive HEAD` run in `dir` archives.
+///
+/// Both sides are canonicalized, so a `dir` reached through a symlink, or a work tree given
+/// with a relative path, is located where it really is. Empty when there is no work tree (a
+/// bare repository), when `dir` is inside the git directory (even one inside the work tree, as
+/// `.git` is), and when `dir` is outside the work tree (`GIT_WORK_TREE` or `core.worktree`
+/// elsewhere): git archives the whole tree in all three cases.
+fn workdir_prefix(repo: &gix::Repository, dir: &Path) -> Result<Vec<Vec<u8>>, Error> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(Vec::new());
+    };
+    let canonical = |path: &Path| {
+        std::fs::canonicalize(path).map_err(|e| {
+            Error::scanner_with(
+                SCANNER,
+                format!("cannot resolve the directory `{}`", path.display()),
+                e,
+            )
+        })
+    };
+    let dir = canonical(dir)?;
+    for git_dir in [repo.git_dir(), repo.common_dir()] {
+        if std::fs::canonicalize(git_dir).is_ok_and(|g| dir.starts_with(g)) {
+            return Ok(Vec::new());
+        }
+    }
+    let workdir = canonical(workdir)?;
+    let Ok(relative) = dir.strip_prefix(&workdir) else {
+        return Ok(Vec::new());
+    };
+    relative
+        .components()
+        .map(|component| {
+            gix::path::os_str_into_bstr(component.as_os_str())
+                .map(|name| name.to_vec())
+                .map_err(|_| {
+                    Error::scanner(
+                        SCANNER,
+                        format!(
+                            "the directory `{}` has a name git cannot represent",
+                            dir.display()
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
 /// One tree being walked.
 struct Frame {
-    /// The directory's path from the repository root, `/`-separated, empty for the root.
+    /// The directory's path from the repository root, `/`-separated, empty for the root
+    /// (attributes match full paths; names are these paths without [`Walk::base`]).
     dir: Vec<u8>,
     entries: std::vec::IntoIter<gix::objs::tree::Entry>,
     /// Whether this directory's `.gitattributes` was pushed onto the attribute stack.
@@ -169,22 +234,74 @@ struct Walk<'s> {
     mtime: u64,
     attributes: ExportIgnore,
     stack: Vec<Frame>,
+    /// How many leading bytes of a full path are the scanned subdirectory and its `/` (0 for
+    /// the whole tree): a yielded name is the full path without them.
+    base: usize,
     /// Set after an error, so that the iterator ends there.
     done: bool,
 }
 
 impl<'s> Walk<'s> {
+    /// Starts the walk at the directory `prefix` (its components from the root; empty for the
+    /// whole tree) of the root tree `root`.
+    ///
+    /// Each ancestor's tree is read only to find the next component and to push its
+    /// `.gitattributes`; its frame is pushed with no entries left, so that its attributes are
+    /// popped when the walk ends. A component that is not a tree in `HEAD`, or that is
+    /// `export-ignore`d, leaves the walk empty, as `git archive` is from such a directory.
+    fn start(&mut self, prefix: &[Vec<u8>], root: ObjectId) -> Result<(), Error> {
+        let mut dir = Vec::new();
+        let mut id = root;
+        for component in prefix {
+            let (entries, pushed_attributes) = self.read_tree(&dir, id)?;
+            let next = entries
+                .iter()
+                .find(|e| e.filename == component.as_slice() && e.mode.is_tree())
+                .map(|e| e.oid);
+            self.stack.push(Frame {
+                dir: dir.clone(),
+                entries: Vec::new().into_iter(),
+                pushed_attributes,
+            });
+            let path = join(&dir, component);
+            let Some(next) = next else {
+                return Ok(());
+            };
+            if self.attributes.is_ignored(&path, true) {
+                return Ok(());
+            }
+            dir = path;
+            id = next;
+        }
+        self.base = if dir.is_empty() { 0 } else { dir.len() + 1 };
+        self.enter(dir, id)
+    }
+
     /// Reads tree `id` (the directory `dir`) and pushes it onto the stack.
     fn enter(&mut self, dir: Vec<u8>, id: ObjectId) -> Result<(), Error> {
-        let tree = self.repo.find_tree(id).map_err(|e| {
-            gix_error(
-                format!("cannot read the tree of `{}`", display_dir(&dir)),
-                e,
-            )
-        })?;
+        let (entries, pushed_attributes) = self.read_tree(&dir, id)?;
+        self.stack.push(Frame {
+            dir,
+            entries: entries.into_iter(),
+            pushed_attributes,
+        });
+        Ok(())
+    }
+
+    /// The entries of tree `id` (the directory `dir`), after pushing its `.gitattributes` onto
+    /// the attribute stack; the flag says whether it was pushed.
+    fn read_tree(
+        &mut self,
+        dir: &[u8],
+        id: ObjectId,
+    ) -> Result<(Vec<gix::objs::tree::Entry>, bool), Error> {
+        let tree = self
+            .repo
+            .find_tree(id)
+            .map_err(|e| gix_error(format!("cannot read the tree of `{}`", display_dir(dir)), e))?;
         let decoded = tree.decode().map_err(|e| {
             gix_error(
-                format!("cannot parse the tree of `{}`", display_dir(&dir)),
+                format!("cannot parse the tree of `{}`", display_dir(dir)),
                 e,
             )
         })?;
@@ -197,15 +314,10 @@ impl<'s> Walk<'s> {
             .map(|e| e.oid);
         let mut pushed_attributes = false;
         if let Some(blob) = attributes_blob {
-            let data = self.read_blob(blob, &dir, b".gitattributes")?;
-            pushed_attributes = self.attributes.push_dir(&dir, &data);
+            let data = self.read_blob(blob, dir, b".gitattributes")?;
+            pushed_attributes = self.attributes.push_dir(dir, &data);
         }
-        self.stack.push(Frame {
-            dir,
-            entries: entries.into_iter(),
-            pushed_attributes,
-        });
-        Ok(())
+        Ok((entries, pushed_attributes))
     }
 
     fn read_blob(&self, id: ObjectId, dir: &[u8], name: &[u8]) -> Result<Vec<u8>, Error> {
@@ -240,9 +352,10 @@ impl<'s> Walk<'s> {
                 // it out too.
                 continue;
             }
-            let name = EntryName::new(&path).map_err(|reason| Error::UnsafeName {
+            let relative = &path[self.base..];
+            let name = EntryName::new(relative).map_err(|reason| Error::UnsafeName {
                 scanner: SCANNER.into(),
-                name: String::from_utf8_lossy(&path).into_owned(),
+                name: String::from_utf8_lossy(relative).into_owned(),
                 reason,
             })?;
             let is_dir = kind == TreeEntryKind::Tree;

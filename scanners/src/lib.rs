@@ -72,7 +72,9 @@ pub const BUILTIN: &[(&str, &str)] = &[
 /// for a name that is not built in (which the CLI then looks up among plugins).
 ///
 /// `fs`/`filesystem` walk `root` leaving out `root/_salt`, which the bundle carries at its root
-/// already; `git` bundles the `HEAD` commit of the repository containing `root`. Nothing is
+/// already; `git` bundles the `HEAD` commit of the repository containing `root` (only `root`'s
+/// tree in it, with names relative to `root`, when `root` is a subdirectory of the work tree,
+/// as `git archive HEAD` run there does). Nothing is
 /// read until the scanner's [`scan`](Scanner::scan) is called, so choosing `git` outside a
 /// repository fails there, with a message that says what to do.
 pub fn builtin(name: &str, root: &Path) -> Option<Box<dyn Scanner>> {

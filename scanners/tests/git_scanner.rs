@@ -5,7 +5,7 @@ mod common;
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-use common::{Fixture, Item, git_archive, item_of, scan_items};
+use common::{Fixture, Item, git_archive, git_archive_in, item_of, scan_items};
 use spiro_bundle::{Candidate, Scanner};
 use spiro_scanners::GitScanner;
 
@@ -44,8 +44,9 @@ fn varied() -> Fixture {
     fx
 }
 
+/// Scans from `scanner_dir` and compares with `git archive HEAD` run in that same directory.
 fn assert_matches_archive(fx: &Fixture, scanner_dir: PathBuf) -> Vec<Item> {
-    let expected = git_archive(fx);
+    let expected = git_archive_in(fx, &scanner_dir);
     let ours = scan_items(&GitScanner::new(scanner_dir));
     assert_eq!(ours, expected);
     ours
@@ -112,9 +113,87 @@ fn pack_index(objects: &std::path::Path) -> String {
 }
 
 #[test]
-fn names_are_relative_to_the_repository_root_from_a_subdirectory() {
+fn from_a_subdirectory_only_its_tree_is_bundled_with_names_relative_to_it() {
     let fx = varied();
-    assert_matches_archive(&fx, fx.root.join("a"));
+    // Attributes from the root and from the subdirectory itself, matched on full paths.
+    fx.write(
+        ".gitattributes",
+        "/a/deep/hidden.txt export-ignore\n/deep/kept.txt export-ignore\n",
+    );
+    fx.write("a/.gitattributes", "deep/gone.txt export-ignore\n");
+    fx.write(
+        "a/deep/hidden.txt",
+        "ignored by the root's full-path rule\n",
+    );
+    fx.write(
+        "a/deep/kept.txt",
+        "a root rule for /deep/ does not match a/deep/\n",
+    );
+    fx.write("a/deep/gone.txt", "ignored by a/.gitattributes\n");
+    fx.write("a/deep/c.txt", "deeper\n");
+    fx.commit("subdirectory");
+    let items = assert_matches_archive(&fx, fx.root.join("a"));
+    let names: Vec<&str> = items.iter().map(Item::name).collect();
+    assert_eq!(
+        names,
+        [
+            ".gitattributes",
+            "b.txt",
+            "dangling",
+            "deep/c.txt",
+            "deep/kept.txt"
+        ],
+    );
+    // Deeper, through a path that is not canonical, and through a symlink to the directory.
+    let items = assert_matches_archive(&fx, fx.root.join("a/./deep"));
+    let names: Vec<&str> = items.iter().map(Item::name).collect();
+    assert_eq!(names, ["c.txt", "kept.txt"]);
+    let link = fx.tmp.path().join("link-to-a");
+    std::os::unix::fs::symlink(fx.root.join("a"), &link).unwrap();
+    assert_eq!(assert_matches_archive(&fx, link).len(), 5);
+}
+
+#[test]
+fn a_subdirectory_not_in_head_or_export_ignored_bundles_nothing_as_git_does() {
+    let fx = varied();
+    fx.write(".gitattributes", "bin export-ignore\n");
+    fx.write("bin/sub/x.txt", "under an export-ignored directory\n");
+    fx.commit("attributes");
+    // Untracked, empty, export-ignored, and below an export-ignored directory: `git archive
+    // HEAD` there gives an empty archive.
+    fx.write("untracked/file.txt", "not committed\n");
+    std::fs::create_dir(fx.root.join("empty-dir")).unwrap();
+    for dir in ["untracked", "empty-dir", "bin", "bin/sub"] {
+        let items = assert_matches_archive(&fx, fx.root.join(dir));
+        assert!(items.is_empty(), "{dir}: {items:?}");
+    }
+}
+
+#[test]
+fn from_inside_the_git_directory_the_whole_tree_is_bundled_as_git_does() {
+    let fx = varied();
+    let items = assert_matches_archive(&fx, fx.root.join(".git/objects"));
+    assert_eq!(items, git_archive(&fx));
+}
+
+#[test]
+fn should_skip_is_offered_names_relative_to_a_subdirectory() {
+    let fx = varied();
+    let asked: RefCell<Vec<String>> = RefCell::new(Vec::new());
+    let skip = |c: &Candidate<'_>| {
+        asked
+            .borrow_mut()
+            .push(c.path.to_string_lossy().into_owned());
+        c.path == std::path::Path::new("dangling")
+    };
+    let scanner = GitScanner::new(fx.root.join("a"));
+    let names: Vec<String> = scanner
+        .scan(&skip)
+        .unwrap()
+        .map(|e| item_of(e.unwrap()).name().to_owned())
+        .collect();
+    assert_eq!(asked.into_inner(), ["b.txt", "dangling"]);
+    assert_eq!(names, ["b.txt"]);
 }
 
 #[test]

@@ -225,13 +225,24 @@ impl Item {
     }
 }
 
-/// `git archive HEAD`, parsed: files and symlinks in archive order (directories dropped).
+/// `git archive HEAD` run at the root of the work tree, parsed: files and symlinks in archive
+/// order (directories dropped).
 pub fn git_archive(fx: &Fixture) -> Vec<Item> {
+    git_archive_in(fx, &fx.root)
+}
+
+/// `git archive HEAD` run with `dir` as its working directory (git then archives the tree of
+/// `dir`'s path in `HEAD`, with names relative to it), parsed like [`git_archive`].
+pub fn git_archive_in(fx: &Fixture, dir: &Path) -> Vec<Item> {
     let out = fx
-        .command(&["archive", "--format=tar", "HEAD"])
+        .command_in(dir, &["archive", "--format=tar", "HEAD"])
         .output()
         .expect("run git archive");
-    assert!(out.status.success(), "git archive failed");
+    assert!(
+        out.status.success(),
+        "git archive failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut archive = tar::Archive::new(&out.stdout[..]);
     let mut items = Vec::new();
     for entry in archive.entries().unwrap() {
