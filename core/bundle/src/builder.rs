@@ -109,7 +109,13 @@ pub struct Builder<W: Write> {
     mtime_clamp: Option<u64>,
     /// Every name written, with the index of its origin in `origins`, to refuse duplicates.
     seen: HashMap<EntryName, usize>,
+    /// Every directory the names written so far imply (`a` and `a/b` for `a/b/c`), with the
+    /// origin of the first entry below it: a file or symlink may not take such a name, and
+    /// nothing may be written below a file or symlink.
+    dirs: HashMap<Vec<u8>, usize>,
     origins: Vec<String>,
+    /// Paths the builder's own directory walks leave out (see [`Builder::exclude`]).
+    excluded: Vec<std::path::PathBuf>,
     stats: Stats,
 }
 
@@ -170,7 +176,9 @@ impl<W: Write> Builder<W> {
             sink,
             mtime_clamp: None,
             seen: HashMap::new(),
+            dirs: HashMap::new(),
             origins: Vec::new(),
+            excluded: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -191,22 +199,50 @@ impl<W: Write> Builder<W> {
     /// leaving out version-control metadata.
     pub fn add_saltdir(&mut self, dir: &Path) -> crate::Result<()> {
         let origin = format!("the salt directory `{}`", dir.display());
-        let scanner = FsScanner::new(dir).ignore_file(None);
+        let scanner = self.dir_scanner(dir);
         self.add_scanner_as(None, &scanner, &skip_vcs, origin)
+    }
+
+    /// Leaves `path` out of the directories this builder walks itself (`_salt`, artifact
+    /// directories), as [`FsScanner::exclude`] does: for a bundle written inside the tree it
+    /// bundles, which must not end up in itself.
+    pub fn exclude(&mut self, path: impl AsRef<Path>) -> &mut Builder<W> {
+        self.excluded.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// The scanner for a directory the builder bundles whole: no ignore file, its exclusions.
+    fn dir_scanner(&self, dir: &Path) -> FsScanner {
+        let scanner = FsScanner::new(dir).ignore_file(None);
+        self.excluded
+            .iter()
+            .fold(scanner, |scanner, path| scanner.exclude(path))
     }
 
     /// Adds the file or directory at `path` as `_artifacts/<name>`. A symlink given here is
     /// followed (the user named it); symlinks inside a directory are stored as symlinks.
     ///
-    /// Use [`artifact_name`] for the safe default name of a path.
+    /// Use [`artifact_name`] for the safe default name of a path. Version-control metadata is
+    /// refused here too (`.git/config` can hold credentials), even when named explicitly.
     pub fn add_artifact(&mut self, path: &Path, name: &EntryName) -> crate::Result<()> {
+        let vcs = path
+            .components()
+            .any(|c| is_vcs_metadata(os_bytes(c.as_os_str())))
+            || name.components().any(is_vcs_metadata);
+        if vcs {
+            let reason = "version-control metadata is never bundled";
+            return Err(Error::read(
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, reason),
+            ));
+        }
         let full = EntryName::new(ARTIFACTS_DIR)
             .expect("constant is valid")
             .join(name);
         let meta = fs::metadata(path).map_err(|e| Error::read(path, e))?;
         let origin = format!("the artifact `{}`", path.display());
         if meta.is_dir() {
-            let scanner = FsScanner::new(path).ignore_file(None);
+            let scanner = self.dir_scanner(path);
             return self.add_scanner_as(Some(&full), &scanner, &skip_vcs, origin);
         }
         let Some(entry) = Entry::from_disk(full, path.to_path_buf(), &meta)? else {
@@ -392,6 +428,32 @@ impl<W: Write> Builder<W> {
                 first: self.origins[first].clone(),
                 second: self.origins[index].clone(),
             });
+        }
+        // A tar that holds `link -> /etc` and then `link/passwd` makes the extractor write
+        // through the link: the SpiroFS server would write outside the deployment. So no entry
+        // may sit below a file or symlink, in either order.
+        if let Some(&first) = self.dirs.get(name.as_bytes()) {
+            return Err(Error::PathConflict {
+                entry: format!("{name}/…"),
+                parent: name.to_string(),
+                first: self.origins[first].clone(),
+                second: self.origins[index].clone(),
+            });
+        }
+        let bytes = name.as_bytes();
+        for (end, _) in bytes.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            let parent = &bytes[..end];
+            if let Some((parent_name, &first)) = self.seen.get_key_value(parent) {
+                return Err(Error::PathConflict {
+                    entry: name.to_string(),
+                    parent: parent_name.to_string(),
+                    first: self.origins[first].clone(),
+                    second: self.origins[index].clone(),
+                });
+            }
+        }
+        for (end, _) in bytes.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            self.dirs.entry(bytes[..end].to_vec()).or_insert(index);
         }
         self.seen.insert(name.clone(), index);
         Ok(())

@@ -53,6 +53,23 @@ pub enum Error {
         /// Where the second one came from.
         second: String,
     },
+    /// An entry would sit below a file or symlink of the bundle (or a file or symlink would
+    /// take the name of a directory other entries sit in). Extracting a symlink and then an
+    /// entry below it writes through the link, outside the deployment, so this is refused.
+    #[error(
+        "`{entry}` ({second}) cannot be bundled: `{parent}` ({first}) is a file or symlink, not a \
+         directory; rename or leave out one of them"
+    )]
+    PathConflict {
+        /// The entry that cannot be written (`name/…` for the entries below a name).
+        entry: String,
+        /// The file or symlink in its way.
+        parent: String,
+        /// Where the earlier of the two came from.
+        first: String,
+        /// Where the later one came from.
+        second: String,
+    },
     /// A scanner failed on its own terms (a git object is missing, a plugin reported an error).
     #[error("scanner `{scanner}` failed: {message}")]
     Scanner {

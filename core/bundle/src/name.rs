@@ -127,6 +127,14 @@ impl EntryName {
     }
 }
 
+/// Lets maps keyed by names be searched with bytes (the builder looks up a name's parents).
+/// `EntryName` hashes and compares exactly as its bytes do.
+impl std::borrow::Borrow<[u8]> for EntryName {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl fmt::Display for EntryName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&String::from_utf8_lossy(&self.0), f)

@@ -243,3 +243,95 @@ fn a_missing_root_is_a_read_error() {
         .unwrap();
     assert_eq!(err.to_string(), "cannot read `/nonexistent/spiro`");
 }
+
+/// A scanner yielding a symlink and files, in the order given.
+struct Links(Vec<(&'static str, Option<&'static str>)>);
+
+impl Scanner for Links {
+    fn name(&self) -> &str {
+        "links"
+    }
+    fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+        Ok(Box::new(self.0.iter().map(|(name, target)| {
+            let name = EntryName::new(name).unwrap();
+            Ok(match target {
+                Some(target) => Entry::symlink(name, target.as_bytes(), 0),
+                None => Entry::file(name, 1, false, 0, || {
+                    Ok(Box::new(&b"x"[..]) as Box<dyn Read>)
+                }),
+            })
+        })))
+    }
+}
+
+#[test]
+fn nothing_may_be_written_through_a_symlink_of_the_bundle() {
+    // `link -> /etc` then `link/passwd`: extracting it would write /etc/passwd.
+    let err = Builder::new(Vec::new())
+        .add_source(&Links(vec![("link", Some("/etc")), ("link/passwd", None)]))
+        .unwrap_err();
+    assert!(matches!(err, Error::PathConflict { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "`_source/link/passwd` (scanner `links`) cannot be bundled: `_source/link` (scanner `links`) \
+         is a file or symlink, not a directory; rename or leave out one of them"
+    );
+}
+
+#[test]
+fn a_symlink_may_not_take_the_name_of_a_directory_already_written() {
+    let mut builder = Builder::new(Vec::new());
+    builder
+        .add_source(&Links(vec![("dir/file", None)]))
+        .unwrap();
+    let err = builder
+        .add_source(&Links(vec![("dir", Some("/etc"))]))
+        .unwrap_err();
+    assert!(matches!(err, Error::PathConflict { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("`_source/dir/…`"), "{err}");
+}
+
+#[test]
+fn siblings_and_deep_trees_are_no_conflict() {
+    let mut builder = Builder::new(Vec::new());
+    let tree = Links(vec![
+        ("a/b/c", None),
+        ("a/b/d", None),
+        ("a/bc", Some("b")),
+        ("ab", None),
+    ]);
+    builder.add_source(&tree).unwrap();
+    assert_eq!(tar_names(&builder.finish().unwrap()).len(), 4);
+}
+
+#[test]
+fn version_control_metadata_is_refused_as_an_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    std::fs::write(dir.path().join(".git/config"), "[remote]\n").unwrap();
+    for path in [dir.path().join(".git"), dir.path().join(".git/config")] {
+        let err = Builder::new(Vec::new())
+            .add_artifact(&path, &EntryName::new("x").unwrap())
+            .unwrap_err();
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(cause, "version-control metadata is never bundled", "{err}");
+    }
+}
+
+#[test]
+fn excluded_paths_stay_out_of_the_builders_own_walks() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("_salt")).unwrap();
+    std::fs::write(dir.path().join("_salt/top.sls"), "base: {}\n").unwrap();
+    std::fs::write(dir.path().join("_salt/bundle.tar"), "old bundle").unwrap();
+    let mut builder = Builder::new(Vec::new());
+    builder.exclude(dir.path().join("_salt/bundle.tar"));
+    builder.add_saltdir(&dir.path().join("_salt")).unwrap();
+    builder
+        .add_artifact(&dir.path().join("_salt"), &EntryName::new("salt").unwrap())
+        .unwrap();
+    assert_eq!(
+        tar_names(&builder.finish().unwrap()),
+        ["top.sls", "_artifacts/salt/top.sls"]
+    );
+}
