@@ -504,3 +504,110 @@ fn a_reader_that_stops_early_ends_the_listing_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn nothing_is_bundled_through_a_symlink_of_the_bundle() {
+    // `_salt/_artifacts -> …` lands at the bundle root as `_artifacts`; an artifact would then
+    // be extracted through it, outside the deployment on the master.
+    let dir = project();
+    std::os::unix::fs::symlink("../../../../etc", dir.path().join("_salt/_artifacts")).unwrap();
+    write(dir.path(), "app.bin", "binary");
+    let out = run(spiro_deploy(dir.path()).args([
+        "--artifact",
+        "app.bin",
+        "--output",
+        "out.tar",
+        "p",
+        "d",
+    ]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: `_artifacts/app.bin` (the artifact `"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot be bundled: `_artifacts` (the salt directory `"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out.tar").exists());
+}
+
+#[test]
+fn a_bundle_written_into_salt_or_an_artifact_directory_stays_out_of_itself() {
+    for output in ["dist/bundle.tar", "_salt/bundle.tar"] {
+        let dir = project();
+        write(dir.path(), "dist/app.whl", "wheel");
+        for _ in 0..2 {
+            // The second run finds the first run's bundle in the tree.
+            let out = run(spiro_deploy(dir.path()).args([
+                "--artifact",
+                "dist",
+                "--output",
+                output,
+                "p",
+                "d",
+            ]));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let members = read_tar(&std::fs::read(dir.path().join(output)).unwrap());
+        let names = names(&members);
+        assert!(names.contains(&"_artifacts/dist/app.whl"), "{names:?}");
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("bundle") || n.contains(".spiro-bundle-")),
+            "{names:?}"
+        );
+    }
+}
+
+#[test]
+fn version_control_metadata_named_as_an_artifact_is_refused() {
+    let dir = repository();
+    let out = run(spiro_deploy(dir.path()).args([
+        "--artifact",
+        ".git/config",
+        "--output",
+        "-",
+        "p",
+        "d",
+    ]));
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: the artifact `.git/config` is version-control metadata"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_bundle_cut_short_by_a_closed_pipe_is_a_failure() {
+    use std::process::Stdio;
+    let dir = project();
+    write(dir.path(), "big.bin", vec![7u8; 4 << 20]);
+    let mut child = spiro_deploy(dir.path())
+        .args(["--artifact", "big.bin", "--output", "-", "p", "d"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        contains(
+            &out.stderr,
+            "error: standard output was closed before the bundle was complete"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -17,13 +17,16 @@ pub struct Plan {
     sources: Vec<Box<dyn Scanner>>,
     gitcommit: Option<GitCommit>,
     source_date_epoch: Option<u64>,
+    /// Files no directory walk may bundle: the bundle itself when it is written in the tree.
+    excluded: Vec<PathBuf>,
     /// Things worth saying that do not stop the bundle, such as a missing `_salt`.
     pub warnings: Vec<String>,
 }
 
 impl Plan {
-    /// Resolves `args` against the working directory `root`. `exclude` lists files the `fs`
-    /// scanner must pass over (the bundle being written, when it is written inside the tree).
+    /// Resolves `args` against the working directory `root`. `exclude` lists files no walk may
+    /// bundle (the bundle being written, when it is written inside the tree, `_salt` or an
+    /// artifact directory included).
     pub fn new(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError> {
         let mut warnings = Vec::new();
         let saltdir = root.join("_salt");
@@ -52,6 +55,18 @@ impl Plan {
                 )
                 .hint("give --artifact a file or directory, such as `build/app.tar`")
             })?;
+            let vcs = path.components().any(|c| {
+                c.as_os_str()
+                    .to_str()
+                    .is_some_and(|c| spiro_bundle::is_vcs_metadata(c.as_bytes()))
+            });
+            if vcs {
+                return Err(CliError::msg(
+                    Exit::Bundle,
+                    format!("the artifact `{}` is version-control metadata, which is never bundled", path.display()),
+                )
+                .hint("version-control metadata can hold credentials (.git/config); bundle the source with --include-source"));
+            }
             let full = root.join(path);
             if let Err(e) = std::fs::metadata(&full) {
                 let error = spiro_bundle::Error::read(path, e);
@@ -87,6 +102,7 @@ impl Plan {
             sources,
             gitcommit,
             source_date_epoch: source_date_epoch()?,
+            excluded: exclude.to_vec(),
             warnings,
         })
     }
@@ -102,6 +118,9 @@ impl Plan {
             }
         };
         builder.source_date_epoch(self.source_date_epoch);
+        for path in &self.excluded {
+            builder.exclude(path);
+        }
         if let Some(commit) = &self.gitcommit {
             builder.add_gitcommit(commit).map_err(bundle_error)?;
         }
