@@ -1117,3 +1117,71 @@ fn a_1_gib_bundle_streams_in_under_32_mib_of_memory() {
     assert!(peak_kib < 32 * 1024, "peak RSS {peak_kib} KiB");
     eprintln!("peak RSS while deploying 1 GiB: {peak_kib} KiB");
 }
+
+#[test]
+fn usage_errors_and_a_refused_token_come_before_the_bundle_is_built() {
+    let server = server(Answer::Stream(successful_highstate(&["m1"])));
+    let dir = project();
+    // A missing artifact would be exit 3; the bad option is found first, so the status is 2.
+    for bad in [
+        &["--connect-timeout", "0"][..],
+        &["--server", "ftp://127.0.0.1:1/"][..],
+    ] {
+        let mut args = bad.to_vec();
+        args.extend(["--artifact", "missing.bin", "web", "prod"]);
+        let output = deploy(&server, dir.path(), &good_token(), &args);
+        assert_exit(&output, 2);
+    }
+    // A token the server refuses: 401, before anything is measured, built or announced.
+    let output = deploy(
+        &server,
+        dir.path(),
+        &token_for(&["web"], 3600).replace('A', "B"),
+        &["--artifact", "missing.bin", "web", "prod"],
+    );
+    assert_exit(&output, 5);
+    assert!(
+        !stderr(&output).contains("uploading"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        server.received().iter().all(|r| r.method == "GET"),
+        "nothing may be posted"
+    );
+}
+
+#[test]
+fn a_token_a_header_cannot_carry_is_refused_before_anything_is_sent() {
+    let server = server(Answer::Stream(successful_highstate(&["m1"])));
+    let dir = project();
+    let mangled = format!("{}\nsecond-line", good_token());
+    let output = deploy(&server, dir.path(), &mangled, &["web", "prod"]);
+    assert_exit(&output, 5);
+    let err = stderr(&output);
+    assert!(err.contains("cannot carry (a line break"), "{err}");
+    assert!(err.contains("check SPIRO_TOKEN"), "{err}");
+    assert!(server.received().is_empty(), "nothing may be sent");
+}
+
+#[test]
+fn server_urls_are_shown_without_credentials_or_query() {
+    let dir = project();
+    let mut cmd = spiro_deploy(dir.path());
+    cmd.env("SPIRO_URL", "https://user:PASSWD@h:1/?token=QSECRET")
+        .arg("--help");
+    let help = run(&mut cmd);
+    assert!(!contains(&help.stdout, "PASSWD") && !contains(&help.stdout, "QSECRET"));
+    let mut cmd = spiro_deploy(dir.path());
+    cmd.env("SPIRO_TOKEN", good_token()).args([
+        "--server",
+        "https://u:PASSWD@[::1/?t=QSECRET",
+        "web",
+        "prod",
+    ]);
+    let output = run(&mut cmd);
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    assert!(err.contains("invalid server URL"), "{err}");
+    assert!(!err.contains("PASSWD") && !err.contains("QSECRET"), "{err}");
+}

@@ -81,6 +81,7 @@ pub struct Args {
     #[arg(
         long,
         env = "SPIRO_URL",
+        hide_env_values = true,
         default_value = "https://salt:4510/",
         value_name = "URL",
         help_heading = "Deploy"

@@ -52,8 +52,8 @@ fn run(args: &Args) -> Result<Exit, CliError> {
         write_bundle(args, &root, output)?;
         return Ok(Exit::Success);
     }
-    deploy::validate_names(args)?;
-    deploy::run(args, plan(args, &root, &[])?)
+    let client = deploy::connect(args)?;
+    deploy::run(args, &client, plan(args, &root, &[])?)
 }
 
 /// Standard output without Rust's line buffering: the builder buffers already, and a
@@ -96,7 +96,15 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
         let written = plan
             .write(Builder::new(raw_stdout()?))
             .and_then(|(mut stdout, _)| stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e)));
-        return quiet_on_closed_stdout(written).map(drop);
+        // Unlike a listing, a bundle cut short is a failure, whoever closed the pipe.
+        return written.map_err(|err| match err.is_broken_pipe() {
+            true => CliError::msg(
+                Exit::Bundle,
+                "standard output was closed before the bundle was complete",
+            )
+            .hint("the program reading the bundle stopped early: see why it failed"),
+            false => err,
+        });
     }
     let output = root.join(output);
     let dir = output

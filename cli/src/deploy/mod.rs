@@ -18,12 +18,20 @@ use crate::output;
 
 use render::Report;
 
-/// `--check`: reads the token's caveats, then verifies the token with `GET /`.
-pub fn check(args: &Args) -> Result<Exit, CliError> {
+/// Everything that can be checked before a byte of the bundle is built, in order: the names,
+/// the token's caveats, the connection options (URL, TLS file, timeout), and the token with
+/// the server (`GET /`). So a usage error exits 2 and a refused token 5 without a scan.
+pub fn connect(args: &Args) -> Result<Client, CliError> {
     validate_names(args)?;
     check_caveats(args, args.project.as_deref())?;
     let client = client(args)?;
     client.check().map_err(|e| client_error(e, args))?;
+    Ok(client)
+}
+
+/// `--check`: reads the token's caveats, then verifies the token with `GET /`.
+pub fn check(args: &Args) -> Result<Exit, CliError> {
+    let client = connect(args)?;
     let covered = match &args.project {
         Some(project) => format!(" (its caveats cover the project {project:?})"),
         None => String::new(),
@@ -54,16 +62,15 @@ pub fn validate_names(args: &Args) -> Result<(), CliError> {
 /// The largest body SpiroFS (Tornado's default buffer) takes over plain HTTP.
 const PLAIN_HTTP_LIMIT: u64 = 100 * 1024 * 1024;
 
-/// Streams the bundle that `plan` describes to the server and shows the deploy.
-pub fn run(args: &Args, plan: Plan) -> Result<Exit, CliError> {
+/// Streams the bundle that `plan` describes to the server `client` (from [`connect`]) and
+/// shows the deploy.
+pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
     let (Some(project), Some(deployment)) = (&args.project, &args.deployment) else {
         return Err(CliError::msg(
             Exit::Usage,
             "a deploy needs a PROJECT and a DEPLOYMENT",
         ));
     };
-    check_caveats(args, Some(project))?;
-    let client = client(args)?;
     // Measuring the bundle first (names and sizes only, no file is read) lets it go out with a
     // Content-Length: servers take a sized body in fewer, larger pieces than a chunked one.
     let (measured, _) = plan.write(Builder::counting())?;
@@ -278,6 +285,10 @@ fn client_error(error: Error, args: &Args) -> CliError {
             ))
         }
         Error::Name(_) => CliError::new(Exit::Usage, error),
+        Error::BadToken => CliError::new(Exit::Auth, error).hint(format!(
+            "check {}: copy the token from `salt-run spiro.issue_token` again, on one line",
+            source_name(args.token_source)
+        )),
         Error::CertFile { .. } | Error::BadCertFile { .. } => CliError::new(Exit::Usage, error)
             .hint("--ssl-cert takes a PEM file holding the CA certificate (or the server's own certificate)"),
         Error::Dns { .. } => CliError::new(Exit::Connection, error)

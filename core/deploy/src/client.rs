@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -105,6 +105,8 @@ pub struct Client {
     shown_url: String,
     plain_http: bool,
     token: Token,
+    /// Whether `GET /` has accepted the token.
+    checked: AtomicBool,
     connect_timeout: Duration,
     http: reqwest::Client,
     rt: Arc<Runtime>,
@@ -188,6 +190,11 @@ pub fn redact_url(url: &Url) -> String {
 impl Client {
     /// Checks the options and sets up the HTTP client. Nothing is sent yet.
     pub fn new(options: Options) -> Result<Client, Error> {
+        // A token a header cannot carry (a line break inside a pasted secret) would be sent as
+        // something else and refused with a misleading 401: say so now, without the token.
+        if HeaderValue::from_str(&format!("Bearer {}", options.token.expose())).is_err() {
+            return Err(Error::BadToken);
+        }
         let url = Url::parse(&options.url).map_err(|e| Error::InvalidUrl {
             url: redact_str(&options.url),
             reason: e.to_string(),
@@ -260,6 +267,7 @@ impl Client {
             connect_timeout: options.connect_timeout,
             http,
             rt: Arc::new(rt),
+            checked: AtomicBool::new(false),
         })
     }
 
@@ -275,12 +283,13 @@ impl Client {
 
     fn authorization(&self) -> HeaderValue {
         let mut value = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
-            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid-token"));
+            .expect("Client::new checked that the token fits in a header");
         value.set_sensitive(true);
         value
     }
 
-    /// `GET /`: whether the server accepts the token (200 `Auth OK`).
+    /// `GET /`: whether the server accepts the token (200 `Auth OK`). Once it has, uploads
+    /// from this client skip their own check.
     pub fn check(&self) -> Result<(), Error> {
         let request = self
             .http
@@ -290,6 +299,7 @@ impl Client {
         self.rt.block_on(async {
             let response = request.send().await.map_err(|e| ctx.classify(e))?;
             if response.status() == StatusCode::OK {
+                self.checked.store(true, Ordering::Relaxed);
                 Ok(())
             } else {
                 Err(status_error(response).await)
@@ -313,10 +323,13 @@ impl Client {
     pub fn start(&self, deploy: &Deploy) -> Result<Upload, Error> {
         validate_project(&deploy.project)?;
         validate_deployment(&deploy.deployment)?;
-        // A cheap `GET /` first: a refused token (401) or an unreachable server is reported
-        // before the bundle is built. Without it, a server that answers 401 and closes while
-        // the body is still streaming resets the connection, and the answer can be lost.
-        self.check()?;
+        // A cheap `GET /` first (unless the caller already made it): a refused token (401) or
+        // an unreachable server is reported before the bundle is built. Without it, a server
+        // that answers 401 and closes while the body is still streaming resets the
+        // connection, and the answer can be lost.
+        if !self.checked.load(Ordering::Relaxed) {
+            self.check()?;
+        }
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let sent = Arc::new(AtomicU64::new(0));
         let stream = BundleStream {
@@ -999,7 +1012,9 @@ fn strip_tags(html: &str) -> String {
 }
 
 fn redact_str(url: &str) -> String {
-    // Drop anything between `://` and `@` (credentials) from an unparseable URL.
+    // Drop the query and fragment (they may carry secrets), then anything between `://` and
+    // `@` (credentials), as `redact_url` does for a URL that parses.
+    let url = &url[..url.find(['?', '#']).unwrap_or(url.len())];
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}{}", &url[..scheme + 3], &url[at + 1..])

@@ -61,6 +61,10 @@ pub enum Error {
         /// The length written (so far, when it overshot).
         written: u64,
     },
+    /// The token holds characters an HTTP header cannot carry (a control character or a line
+    /// break, often from a pasted secret).
+    #[error("the token holds characters an HTTP header cannot carry (a line break or a control character)")]
+    BadToken,
     /// The host name does not resolve.
     #[error("cannot resolve the host name of {url}")]
     Dns {

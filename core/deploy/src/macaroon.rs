@@ -72,12 +72,12 @@ impl fmt::Display for CaveatProblem {
             CaveatProblem::Expired { not_after, now } => write!(
                 f,
                 "the token expired {} ago (at Unix time {not_after})",
-                human_duration(now - not_after)
+                human_duration(now.saturating_sub(*not_after))
             ),
             CaveatProblem::NotYetValid { not_before, now } => write!(
                 f,
                 "the token is not valid for another {} (from Unix time {not_before})",
-                human_duration(not_before - now)
+                human_duration(not_before.saturating_sub(*now))
             ),
             CaveatProblem::ProjectNotAllowed { project, allowed } => {
                 write!(f, "the token does not cover the project {project:?}")?;
