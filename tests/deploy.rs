@@ -773,6 +773,28 @@ fn json_format_prints_one_object_per_event() {
 }
 
 #[test]
+fn json_format_passes_the_servers_data_on_as_it_came() {
+    // Fields this client does not know, in the server's own key order, survive.
+    let steps = vec![Step::Raw(
+        b"event: deploy-bundle\ndata: {\"msg\": \"Deploying bundle\", \"zz_new_field\": [1, 2], \"a\": null}\n\n"
+            .to_vec(),
+    )];
+    let server = server(Answer::Stream(steps));
+    let dir = project();
+    let output = deploy(
+        &server,
+        dir.path(),
+        &good_token(),
+        &["--no-highstate", "--format", "json", "web", "prod"],
+    );
+    assert_exit(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "{\"event\":\"deploy-bundle\",\"data\":{\"msg\": \"Deploying bundle\", \"zz_new_field\": [1, 2], \"a\": null}}\n"
+    );
+}
+
+#[test]
 fn colour_is_forced_only_without_no_color() {
     let server = server(Answer::Stream(successful_highstate(&["a"])));
     let dir = project();

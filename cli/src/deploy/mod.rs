@@ -116,9 +116,10 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
     ));
 
     let mut report = Report::new(args.format, deploy.highstate);
-    for event in events {
+    let mut events = events;
+    while let Some(event) = events.next() {
         match event {
-            Ok(event) => report.event(&event),
+            Ok(event) => report.event_with_data(&event, events.last_data()),
             Err(error) => {
                 report.interrupted();
                 return Err(client_error(error, args));

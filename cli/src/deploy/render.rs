@@ -45,7 +45,14 @@ impl Report {
     }
 
     /// Shows one event and remembers what it means for the outcome.
+    #[cfg(test)]
     pub fn event(&mut self, event: &Event) {
+        self.event_with_data(event, None);
+    }
+
+    /// Records and shows `event`, whose `data` the server sent as `raw` (see
+    /// `Events::last_data`): `--format json` passes that on as it came.
+    pub fn event_with_data(&mut self, event: &Event, raw: Option<&str>) {
         match event {
             Event::HighstateStart(start) => self.targeted = Some(start.minions.clone()),
             // A minion that did not return (`failed: true`) has not reported its states.
@@ -62,15 +69,7 @@ impl Report {
             _ => {}
         }
         let text = match self.format {
-            Format::Json => {
-                let line = serde_json::to_string(event).unwrap_or_else(|e| {
-                    format!(
-                        r#"{{"event":"spiro-deploy-error","data":{{"msg":{:?}}}}}"#,
-                        e.to_string()
-                    )
-                });
-                line + "\n"
-            }
+            Format::Json => json_line(event, raw) + "\n",
             Format::Human => human(event),
         };
         (self.out)(&text);
@@ -178,6 +177,32 @@ impl Report {
         }
         Ok(Exit::Success)
     }
+}
+
+/// One line of `--format json`: the event's name and its `data` exactly as the server sent it,
+/// so machines see every field, including those this client does not know. Data that is not
+/// JSON, or not on one line, is re-serialised from what was parsed.
+fn json_line(event: &Event, raw: Option<&str>) -> String {
+    let name = serde_json::to_string(event.name()).unwrap_or_default();
+    let verbatim = raw
+        .filter(|raw| !raw.contains(['\n', '\r']))
+        .and_then(|raw| serde_json::from_str::<&serde_json::value::RawValue>(raw).ok());
+    if let Some(data) = verbatim {
+        return format!(r#"{{"event":{name},"data":{}}}"#, data.get());
+    }
+    let reparsed = raw.and_then(|raw| serde_json::from_str::<Value>(raw).ok());
+    let line = match reparsed {
+        Some(data) => {
+            serde_json::to_string(&serde_json::json!({"event": event.name(), "data": data}))
+        }
+        None => serde_json::to_string(event),
+    };
+    line.unwrap_or_else(|e| {
+        format!(
+            r#"{{"event":"spiro-deploy-error","data":{{"msg":{:?}}}}}"#,
+            e.to_string()
+        )
+    })
 }
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {

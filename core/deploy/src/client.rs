@@ -615,6 +615,7 @@ impl Upload {
             pending: VecDeque::new(),
             highstate: self.highstate,
             seen_deploy: false,
+            last_data: None,
             done: false,
         })
     }
@@ -694,6 +695,8 @@ pub struct Events {
     highstate: bool,
     seen_deploy: bool,
     done: bool,
+    /// The `data` of the event `next` returned last, as the server sent it.
+    last_data: Option<String>,
 }
 
 impl std::fmt::Debug for Events {
@@ -706,6 +709,13 @@ impl std::fmt::Debug for Events {
 }
 
 impl Events {
+    /// The `data` of the event [`next`](Iterator::next) returned last, byte for byte as the
+    /// server sent it: the typed [`Event`] keeps only the fields this client knows, so a
+    /// consumer that passes events on (`--format json`) uses this.
+    pub fn last_data(&self) -> Option<&str> {
+        self.last_data.as_deref()
+    }
+
     /// Whether highstate was asked for (and so `highstate-finish` is expected).
     pub fn highstate(&self) -> bool {
         self.highstate
@@ -777,6 +787,7 @@ impl Iterator for Events {
                 }));
             }
         };
+        self.last_data = Some(raw.data);
         match event {
             Event::DeployBundle(_) => self.seen_deploy = true,
             Event::HighstateFinish(_) | Event::Exception(_) => {
