@@ -63,7 +63,9 @@ pub enum Error {
     },
     /// The token holds characters an HTTP header cannot carry (a control character or a line
     /// break, often from a pasted secret).
-    #[error("the token holds characters an HTTP header cannot carry (a line break or a control character)")]
+    #[error(
+        "the token holds characters an HTTP header cannot carry (a line break or a control character)"
+    )]
     BadToken,
     /// The host name does not resolve.
     #[error("cannot resolve the host name of {url}")]
