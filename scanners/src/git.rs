@@ -9,7 +9,14 @@ use gix::objs::tree::EntryKind as TreeEntryKind;
 use spiro_bundle::{Candidate, Entries, Entry, EntryName, Error, GitCommit, Scanner, ShouldSkip};
 
 use crate::attributes::ExportIgnore;
-use crate::repo::{SCANNER, discover, gix_error};
+use crate::repo::{SCANNER, discover, gix_error, reopen};
+
+/// How many bytes of blobs are read through one repository handle before the walk opens the
+/// repository anew. gix memory-maps pack files, and every page read stays in this process's
+/// resident memory while the mapping lives: a 1 GiB pack would make a 1 GiB process. A fresh
+/// handle every 16 MiB unmaps the old packs (their pages stay in the kernel's page cache, so
+/// reading on costs only minor faults), keeping memory flat whatever the repository's size.
+const BYTES_PER_HANDLE: u64 = 16 * 1024 * 1024;
 
 /// Bundles the files of the `HEAD` commit of the repository containing a directory, as
 /// `git archive HEAD` run in that directory would: what is deployed is exactly what was
@@ -120,6 +127,7 @@ impl Scanner for GitScanner {
         let attributes = ExportIgnore::new(&repo);
         let mut walk = Walk {
             repo: Rc::new(repo),
+            read_since_reopen: Rc::new(std::cell::Cell::new(0)),
             should_skip,
             mtime,
             attributes,
@@ -230,6 +238,8 @@ struct Frame {
 /// The depth-first walk over the `HEAD` tree; the [`Entries`] iterator of a scan.
 struct Walk<'s> {
     repo: Rc<gix::Repository>,
+    /// Bytes of blobs read through `repo` (by the openers too): see [`BYTES_PER_HANDLE`].
+    read_since_reopen: Rc<std::cell::Cell<u64>>,
     should_skip: &'s ShouldSkip<'s>,
     mtime: u64,
     attributes: ExportIgnore,
@@ -376,16 +386,23 @@ impl<'s> Walk<'s> {
                     return Ok(Some(Entry::symlink(name, target, self.mtime)));
                 }
                 TreeEntryKind::Blob | TreeEntryKind::BlobExecutable => {
+                    if self.read_since_reopen.get() >= BYTES_PER_HANDLE {
+                        // Openers already handed out keep the old handle until they are done.
+                        self.repo = Rc::new(reopen(&self.repo)?);
+                        self.read_since_reopen = Rc::new(std::cell::Cell::new(0));
+                    }
                     let header = self
                         .repo
                         .find_header(entry.oid)
                         .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
                     let repo = Rc::clone(&self.repo);
+                    let read = Rc::clone(&self.read_since_reopen);
                     let id = entry.oid;
                     let display = name.to_string();
                     let open = move || -> Result<Box<dyn Read + 's>, Error> {
                         let data = read_blob(&repo, id)
                             .map_err(|e| gix_error(format!("cannot read `{display}`"), e))?;
+                        read.set(read.get() + data.len() as u64);
                         Ok(Box::new(Cursor::new(data)))
                     };
                     return Ok(Some(Entry::file(

@@ -349,3 +349,35 @@ fn bundles_through_the_builder() {
     assert!(names.contains(&"_source/bin/run.sh".to_owned()));
     assert_eq!(names.len(), git_archive(&fx).len());
 }
+
+#[test]
+fn blobs_read_across_a_fresh_repository_handle_match_git_archive() {
+    // Past 16 MiB of blobs the walk opens the repository anew (so that packs mapped into
+    // memory are unmapped); what comes after, loose and packed, must read the same.
+    let fx = Fixture::init();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    for i in 0..5 {
+        fx.write(&format!("a/big-{i}.bin"), noise(5 << 20));
+    }
+    for i in 0..20 {
+        fx.write(
+            &format!("b/small-{i:02}.txt"),
+            format!("after the reopen {i}\n"),
+        );
+    }
+    fx.commit("big blobs, then small ones");
+    assert_matches_archive(&fx, fx.root.clone());
+    fx.git(&["repack", "-adq"]);
+    let items = assert_matches_archive(&fx, fx.root.clone());
+    assert_eq!(items.len(), 25);
+}
