@@ -1,7 +1,7 @@
 //! The built-in scanners of `spiro-deploy`: `fs` and `git`.
 //!
 //! A SpiroFS bundle may carry the project's source under `_source/`. Where that source comes
-//! from is a [`Scanner`](spiro_bundle::Scanner):
+//! from is a [`Scanner`]:
 //!
 //! - `fs` ([`FsScanner`], re-exported from `spiro-bundle`): every file under the working
 //!   directory, for projects that are not in git or that deploy uncommitted work;

@@ -122,7 +122,7 @@ impl std::fmt::Debug for Client {
 }
 
 /// The size of the chunks handed to the connection: large, so a gigabyte moves in few
-/// wake-ups; bounded, with [`CHANNEL_CHUNKS`], so memory stays flat.
+/// wake-ups; bounded, with a channel four chunks deep, so memory stays flat.
 pub const CHUNK: usize = 256 * 1024;
 const CHANNEL_CHUNKS: usize = 4;
 /// How many spare chunk buffers a [`ChunkPool`] keeps: enough for the channel and the

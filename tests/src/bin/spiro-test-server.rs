@@ -5,7 +5,7 @@
 //! spiro-test-server [--port N] [--token T] [--save-dir DIR] [--body-limit BYTES] [--highstate MINION,...]
 //! ```
 //!
-//! It accepts uploads (streaming the bundle part to DIR/bundle-<n>.tar when --save-dir is
+//! It accepts uploads (streaming the bundle part to `DIR/bundle-<n>.tar` when --save-dir is
 //! given), validates them as tars, and answers like the real server: `deploy-bundle`, then, if
 //! minions are given, a successful highstate of them. It prints its URL on the first line.
 
