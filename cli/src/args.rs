@@ -26,7 +26,17 @@ Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
 /// optionally the source under _source/, and .gitcommit (HEAD's hash and `git describe --all`)
 /// when run inside a git repository.
 #[derive(Parser)]
-#[command(name = "spiro-deploy", version, after_help = AFTER_HELP, max_term_width = 100)]
+#[command(
+    name = "spiro-deploy",
+    version,
+    after_help = AFTER_HELP,
+    max_term_width = 100,
+    // PROJECT and DEPLOYMENT are optional to clap only so that the listing and checking
+    // modes can do without them; say how the tool is really used.
+    override_usage = "spiro-deploy [OPTIONS] <PROJECT> <DEPLOYMENT>\n       \
+                      spiro-deploy [OPTIONS] --output <FILE> | --list [PROJECT DEPLOYMENT]\n       \
+                      spiro-deploy --check [PROJECT] | --list-scanners"
+)]
 pub struct Args {
     /// The project to deploy to (the saltenv is <PROJECT>/<DEPLOYMENT>)
     #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list"])]
