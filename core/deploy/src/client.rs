@@ -104,7 +104,9 @@ pub struct Client {
     url: Url,
     shown_url: String,
     plain_http: bool,
-    token: Token,
+    /// `Bearer <token>`, built and checked once, marked sensitive so that hyper never logs
+    /// it and its `Debug` prints no token.
+    authorization: HeaderValue,
     /// Whether `GET /` has accepted the token.
     checked: AtomicBool,
     connect_timeout: Duration,
@@ -116,7 +118,7 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("url", &self.shown_url)
-            .field("token", &self.token)
+            .field("authorization", &self.authorization)
             .finish_non_exhaustive()
     }
 }
@@ -192,9 +194,10 @@ impl Client {
     pub fn new(options: Options) -> Result<Client, Error> {
         // A token a header cannot carry (a line break inside a pasted secret) would be sent as
         // something else and refused with a misleading 401: say so now, without the token.
-        if HeaderValue::from_str(&format!("Bearer {}", options.token.expose())).is_err() {
-            return Err(Error::BadToken);
-        }
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bearer {}", options.token.expose()))
+                .map_err(|_| Error::BadToken)?;
+        authorization.set_sensitive(true);
         let url = Url::parse(&options.url).map_err(|e| Error::InvalidUrl {
             url: redact_str(&options.url),
             reason: e.to_string(),
@@ -263,7 +266,7 @@ impl Client {
             url,
             shown_url,
             plain_http,
-            token: options.token,
+            authorization,
             connect_timeout: options.connect_timeout,
             http,
             rt: Arc::new(rt),
@@ -281,20 +284,13 @@ impl Client {
         &self.shown_url
     }
 
-    fn authorization(&self) -> HeaderValue {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
-            .expect("Client::new checked that the token fits in a header");
-        value.set_sensitive(true);
-        value
-    }
-
     /// `GET /`: whether the server accepts the token (200 `Auth OK`). Once it has, uploads
     /// from this client skip their own check.
     pub fn check(&self) -> Result<(), Error> {
         let request = self
             .http
             .get(self.url.clone())
-            .header(AUTHORIZATION, self.authorization());
+            .header(AUTHORIZATION, self.authorization.clone());
         let ctx = self.context(None);
         self.rt.block_on(async {
             let response = request.send().await.map_err(|e| ctx.classify(e))?;
@@ -357,7 +353,7 @@ impl Client {
         let request = self
             .http
             .post(self.url.clone())
-            .header(AUTHORIZATION, self.authorization())
+            .header(AUTHORIZATION, self.authorization.clone())
             .header(ACCEPT, "text/event-stream")
             .header(CACHE_CONTROL, "no-cache")
             .multipart(form);
