@@ -162,6 +162,14 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
+    /// The setting to correct: `--token` when it was given, else `SPIRO_TOKEN`.
+    pub fn setting(self) -> &'static str {
+        match self {
+            TokenSource::Flag => "--token",
+            TokenSource::Env | TokenSource::Missing => "SPIRO_TOKEN",
+        }
+    }
+
     /// How to name the source in a message.
     pub fn describe(self) -> &'static str {
         match self {

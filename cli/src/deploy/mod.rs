@@ -11,7 +11,7 @@ use spiro_client::{
     CaveatProblem, Caveats, Client, Deploy, Error, Options, Tls, UploadError, unix_now,
 };
 
-use crate::args::{Args, TokenSource};
+use crate::args::Args;
 use crate::bundle::Plan;
 use crate::error::{CliError, Exit};
 use crate::output;
@@ -217,7 +217,7 @@ fn check_caveats(args: &Args, project: Option<&str>) -> Result<(), CliError> {
         CaveatProblem::Expired { .. } => format!(
             "issue a new token with `salt-run spiro.issue_token {} [lifespan]` and put it in {}",
             project.unwrap_or("<project>"),
-            source_name(args.token_source)
+            args.token_source.setting()
         ),
         CaveatProblem::NotYetValid { .. } => {
             "check this machine's clock, or wait until the token becomes valid".to_owned()
@@ -235,13 +235,6 @@ fn check_caveats(args: &Args, project: Option<&str>) -> Result<(), CliError> {
         ),
     )
     .hint(hint))
-}
-
-fn source_name(source: TokenSource) -> &'static str {
-    match source {
-        TokenSource::Flag => "--token",
-        _ => "SPIRO_TOKEN",
-    }
 }
 
 fn client(args: &Args) -> Result<Client, CliError> {
@@ -288,7 +281,7 @@ fn client_error(error: Error, args: &Args) -> CliError {
         Error::Name(_) => CliError::new(Exit::Usage, error),
         Error::BadToken => CliError::new(Exit::Auth, error).hint(format!(
             "check {}: copy the token from `salt-run spiro.issue_token` again, on one line",
-            source_name(args.token_source)
+            args.token_source.setting()
         )),
         Error::CertFile { .. } | Error::BadCertFile { .. } => CliError::new(Exit::Usage, error)
             .hint("--ssl-cert takes a PEM file holding the CA certificate (or the server's own certificate)"),
@@ -334,7 +327,7 @@ fn client_error(error: Error, args: &Args) -> CliError {
                 format!(
                     "the token is missing, invalid, expired, or was issued by another salt-master; \
                      issue one with `salt-run spiro.issue_token {project}` and put it in {}",
-                    source_name(args.token_source)
+                    args.token_source.setting()
                 ),
             )
         }
