@@ -348,7 +348,7 @@ impl<W: Write> Builder<W> {
     ) -> crate::Result<()> {
         self.remember(&name, origin)?;
         let mtime = self.mtime_clamp.map_or(mtime, |clamp| mtime.min(clamp));
-        let tar = match &mut self.sink {
+        match &mut self.sink {
             Sink::List(out) => {
                 out.write_all(name.as_bytes())
                     .and_then(|()| out.write_all(b"\n"))
@@ -356,57 +356,53 @@ impl<W: Write> Builder<W> {
                 return Ok(());
             }
             Sink::Count(tar) => {
-                let mut header = header_for(kind, mtime);
-                match kind {
-                    EntryKind::Symlink { target } => {
-                        tar.append_link(
-                            &mut header,
-                            name.as_path(),
-                            crate::name::bytes_path(target),
-                        )
-                        .map_err(Error::Write)?;
-                        self.stats.symlinks += 1;
-                    }
-                    EntryKind::File { size, .. } => {
-                        tar.append_data(&mut header, name.as_path(), io::empty())
-                            .and_then(|()| write_zeros(tar.get_mut(), size.div_ceil(512) * 512))
-                            .map_err(Error::Write)?;
-                        self.stats.files += 1;
-                        self.stats.content_bytes += size;
-                    }
-                }
-                return Ok(());
-            }
-            Sink::Tar(tar) => tar,
-        };
-        let mut header = header_for(kind, mtime);
-        match kind {
-            EntryKind::Symlink { target } => {
-                tar.append_link(&mut header, name.as_path(), crate::name::bytes_path(target))
+                // The content counted as the zeros it would be padded to, without opening it.
+                let content = match kind {
+                    EntryKind::File { size, .. } => size.div_ceil(512) * 512,
+                    EntryKind::Symlink { .. } => 0,
+                };
+                append_head(tar, &name, kind, mtime)
+                    .and_then(|()| write_zeros(tar.get_mut(), content))
                     .map_err(Error::Write)?;
-                self.stats.symlinks += 1;
             }
-            EntryKind::File { size, .. } => {
-                let open = opener
-                    .ok_or_else(|| Error::scanner("builder", format!("`{name}` has no content")))?;
-                let mut reader = ExactReader {
-                    inner: open()?,
-                    remaining: *size,
-                    expected: *size,
-                    name: &name,
-                    failure: None,
+            Sink::Tar(tar) => {
+                // A file is opened before anything of it is written, so a file that cannot be
+                // opened leaves no header behind.
+                let reader = match (kind, opener) {
+                    (EntryKind::File { size, .. }, Some(open)) => Some(ExactReader {
+                        inner: open()?,
+                        remaining: *size,
+                        expected: *size,
+                        name: &name,
+                        failure: None,
+                    }),
+                    (EntryKind::File { .. }, None) => {
+                        return Err(Error::scanner(
+                            "builder",
+                            format!("`{name}` has no content"),
+                        ));
+                    }
+                    (EntryKind::Symlink { .. }, _) => None,
                 };
                 // tar writes the header (and a long-name entry before it, if needed); the
                 // content is read straight into the output buffer rather than through the
                 // 8 KiB stack buffer of `tar`'s `io::copy`. The bytes are the same: header,
                 // content, zeros to the next 512-byte block.
-                let written = tar
-                    .append_data(&mut header, name.as_path(), io::empty())
-                    .and_then(|()| tar.get_mut().copy_entry(&mut reader));
-                if let Some(failure) = reader.failure {
-                    return Err(failure);
+                let written = append_head(tar, &name, kind, mtime);
+                if let Some(mut reader) = reader {
+                    let copied = written.and_then(|()| tar.get_mut().copy_entry(&mut reader));
+                    if let Some(failure) = reader.failure {
+                        return Err(failure);
+                    }
+                    copied.map_err(Error::Write)?;
+                } else {
+                    written.map_err(Error::Write)?;
                 }
-                written.map_err(Error::Write)?;
+            }
+        }
+        match kind {
+            EntryKind::Symlink { .. } => self.stats.symlinks += 1,
+            EntryKind::File { size, .. } => {
                 self.stats.files += 1;
                 self.stats.content_bytes += size;
             }
@@ -474,6 +470,24 @@ impl<W: Write> Builder<W> {
 
 /// The tar header of an entry, before its name (which `tar` sets, with a long-name entry if
 /// needed) and checksum.
+/// Writes what tar writes of an entry before its content: all of a symlink, and a file's
+/// header (after a long-name entry, where the name needs one). Shared by the real and the
+/// counting sinks, so that the count is the bundle's length by construction.
+fn append_head<T: Write>(
+    tar: &mut tar::Builder<T>,
+    name: &EntryName,
+    kind: &EntryKind,
+    mtime: u64,
+) -> io::Result<()> {
+    let mut header = header_for(kind, mtime);
+    match kind {
+        EntryKind::Symlink { target } => {
+            tar.append_link(&mut header, name.as_path(), crate::name::bytes_path(target))
+        }
+        EntryKind::File { .. } => tar.append_data(&mut header, name.as_path(), io::empty()),
+    }
+}
+
 fn header_for(kind: &EntryKind, mtime: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.set_mtime(mtime);
