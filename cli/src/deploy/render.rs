@@ -145,7 +145,16 @@ impl Report {
         }
         let unreported = self.unreported();
         if !unreported.is_empty() {
-            let mut error = CliError::msg(
+            let hint = match self.failed.is_empty() {
+                true => {
+                    "check that those minions are up and connected to the salt-master".to_owned()
+                }
+                false => format!(
+                    "states also failed on {}; check that the other minions are up",
+                    self.failed.join(", ")
+                ),
+            };
+            return Err(CliError::msg(
                 Exit::Incomplete,
                 format!(
                     "{} of {} {} did not report: {}",
@@ -155,14 +164,7 @@ impl Report {
                     unreported.join(", ")
                 ),
             )
-            .hint("check that those minions are up and connected to the salt-master");
-            if !self.failed.is_empty() {
-                error = error.hint(format!(
-                    "states also failed on {}; check that the other minions are up",
-                    self.failed.join(", ")
-                ));
-            }
-            return Err(error);
+            .hint(hint));
         }
         if !self.failed.is_empty() {
             return Err(CliError::msg(
