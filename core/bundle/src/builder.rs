@@ -78,8 +78,8 @@ impl Write for ByteCount {
 }
 
 /// Builds a deployment bundle, streaming it to any [`Write`]r as entries are added: nothing is
-/// held in memory but one copy buffer and the set of names already written (to refuse
-/// duplicates).
+/// held in memory but one copy buffer and the names already written with the directories they
+/// imply (to refuse duplicates, and entries below a file or symlink of the bundle).
 ///
 /// The layout is SpiroFS's: the `_salt` directory at the root, artifacts under `_artifacts/`,
 /// source under `_source/`, and `.gitcommit` at the root. Entries are written in the order the
