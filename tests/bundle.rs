@@ -42,6 +42,17 @@ fn bundle(dir: &Path, args: &[&str]) -> Vec<Member> {
     read_tar(&std::fs::read(&out).unwrap())
 }
 
+/// The standard error of a run that must have failed building the bundle (exit status 3).
+fn bundle_failure(out: &std::process::Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn salt_directory_lands_at_the_root_without_vcs_metadata() {
     let dir = project();
@@ -206,8 +217,7 @@ fn missing_artifact_is_one_clear_error_and_leaves_no_output() {
         "p",
         "d",
     ]));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bundle_failure(&out);
     assert!(
         stderr.starts_with("error: cannot read `build/nope.tar`"),
         "{stderr}"
@@ -230,8 +240,7 @@ fn unknown_scanner_lists_the_known_ones() {
     let dir = project();
     let out =
         run(spiro_deploy(dir.path()).args(["--include-source=svn", "--output", "-", "p", "d"]));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bundle_failure(&out);
     assert!(stderr.contains("`svn`"), "{stderr}");
     assert!(stderr.contains("fs") && stderr.contains("git"), "{stderr}");
     assert!(
@@ -293,8 +302,7 @@ fn unreadable_file_names_the_path() {
         cmd.uid(65534).gid(65534);
     }
     let out = run(cmd.args(["--include-source=fs", "--output", "-", "p", "d"]));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bundle_failure(&out);
     assert!(stderr.starts_with("error: cannot read `"), "{stderr}");
     assert!(stderr.contains("secret.key`"), "{stderr}");
     assert!(
@@ -408,8 +416,7 @@ fn git_source_outside_a_repository_is_an_error() {
     let dir = project();
     let out =
         run(spiro_deploy(dir.path()).args(["--include-source=git", "--output", "-", "p", "d"]));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bundle_failure(&out);
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains("not inside a git repository"), "{stderr}");
     assert!(out.stdout.is_empty());
@@ -421,8 +428,7 @@ fn git_source_without_a_commit_is_an_error() {
     git_init(dir.path());
     let out =
         run(spiro_deploy(dir.path()).args(["--include-source=git", "--output", "-", "p", "d"]));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bundle_failure(&out);
     assert!(stderr.contains("commit"), "{stderr}");
 }
 
@@ -437,8 +443,7 @@ fn composed_scanners_refuse_duplicate_names() {
         "p",
         "d",
     ]));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bundle_failure(&out);
     assert!(
         stderr.contains("scanner `git`") && stderr.contains("scanner `fs`"),
         "{stderr}"
@@ -521,8 +526,7 @@ fn nothing_is_bundled_through_a_symlink_of_the_bundle() {
         "p",
         "d",
     ]));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bundle_failure(&out);
     assert!(
         stderr.starts_with("error: `_artifacts/app.bin` (the artifact `"),
         "{stderr}"
@@ -578,8 +582,7 @@ fn version_control_metadata_named_as_an_artifact_is_refused() {
         "p",
         "d",
     ]));
-    assert_eq!(out.status.code(), Some(3));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = bundle_failure(&out);
     assert!(
         stderr.starts_with("error: the artifact `.git/config` is version-control metadata"),
         "{stderr}"
@@ -600,14 +603,9 @@ fn a_bundle_cut_short_by_a_closed_pipe_is_a_failure() {
         .spawn()
         .unwrap();
     drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(3));
+    let stderr = bundle_failure(&child.wait_with_output().unwrap());
     assert!(
-        contains(
-            &out.stderr,
-            "error: standard output was closed before the bundle was complete"
-        ),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("error: standard output was closed before the bundle was complete"),
+        "{stderr}"
     );
 }
