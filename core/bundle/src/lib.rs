@@ -36,6 +36,7 @@ mod builder;
 mod error;
 mod fs;
 mod name;
+mod read_ahead;
 mod scanner;
 
 pub use builder::{

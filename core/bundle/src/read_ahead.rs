@@ -1,0 +1,536 @@
+//! The `fs` scanner's read-ahead: small files opened, stat'ed and read on worker threads while
+//! the builder writes the entries before them.
+//!
+//! A source tree is mostly small files, and for each the kernel spends more time finding it
+//! (a walk of its whole path, permission checks) than copying it. [`WalkAhead`] walks up to
+//! [`MAX_AHEAD`] entries ahead of its consumer and queues each regular file for a worker, which
+//! opens it, takes its size and mode from the open file and reads it whole if it is small; when
+//! the builder gets to the entry, its content is waiting.
+//!
+//! What stays as it was without read-ahead:
+//! - the entries, their order and the bundle's bytes;
+//! - the errors: anything a worker trips over is done again on the consumer's thread, the way
+//!   the plain scan does it, so the same error comes from the same place (a file that cannot
+//!   be opened still fails when its entry is written, a vanished one when it is yielded);
+//! - bounded memory: at most [`BUDGET`] bytes of content read ahead and not yet written, no file
+//!   over [`MAX_FILE`] read ahead, no file held open by a worker.
+//!
+//! Nothing waits on a worker that has not started: an entry the consumer reaches first is done
+//! on the consumer's thread, and the worker skips it. And nothing is read ahead until the
+//! consumer opens a file, so a scan only counted or listed (`Builder::counting`, `--list`)
+//! costs what it did.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
+
+use crate::fs::{is_executable, mtime_of, open_file};
+use crate::{Entry, EntryName, Error};
+
+/// Files up to this size are read ahead whole; larger ones are only stat'ed ahead and streamed
+/// by the builder, so that one big file never sits whole in memory.
+const MAX_FILE: u64 = 256 * 1024;
+/// Content read ahead and not yet written, at most.
+const BUDGET: u64 = 4 * 1024 * 1024;
+/// Entries walked ahead of the consumer, at most.
+const MAX_AHEAD: usize = 512;
+
+/// The number of read-ahead workers used when the caller does not choose: one fewer than the
+/// cores (the builder's thread has work of its own: walking, headers, writing), at least one
+/// (a worker also hides the latency of a cold disk), at most three (more only contend).
+pub(crate) fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .clamp(1, 3)
+}
+
+/// The workers of one scan and what they share with it.
+pub(crate) struct ReadAhead {
+    jobs: Option<mpsc::Sender<Job>>,
+    /// Set when the consumer first opens an entry of this scan: from then on, reading ahead
+    /// pays.
+    consumer_reads: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    /// Files queued so far, for the tests.
+    #[cfg(test)]
+    queued: std::cell::Cell<usize>,
+}
+
+struct Job {
+    path: Arc<Path>,
+    slot: Arc<Slot>,
+}
+
+impl ReadAhead {
+    /// Starts `workers` threads; `None` if none could be started (the scan then does without).
+    pub(crate) fn start(workers: usize) -> Option<ReadAhead> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        // Bytes of content read ahead and not yet dropped, shared by the workers.
+        let budget = Arc::new(AtomicU64::new(0));
+        let handles: Vec<JoinHandle<()>> = (0..workers)
+            .map_while(|i| {
+                let receiver = Arc::clone(&receiver);
+                let budget = Arc::clone(&budget);
+                std::thread::Builder::new()
+                    .name(format!("spiro-read-ahead-{i}"))
+                    .spawn(move || work(&receiver, &budget))
+                    .ok()
+            })
+            .collect();
+        if handles.is_empty() {
+            return None;
+        }
+        Some(ReadAhead {
+            jobs: Some(sender),
+            consumer_reads: Arc::new(AtomicBool::new(false)),
+            workers: handles,
+            #[cfg(test)]
+            queued: std::cell::Cell::new(0),
+        })
+    }
+
+    fn queue(&self, path: PathBuf) -> (PathBuf, Arc<Slot>) {
+        #[cfg(test)]
+        self.queued.set(self.queued.get() + 1);
+        let slot = Arc::new(Slot {
+            state: Mutex::new(State::Queued),
+            done: Condvar::new(),
+        });
+        let path: Arc<Path> = path.into();
+        let job = Job {
+            path: Arc::clone(&path),
+            slot: Arc::clone(&slot),
+        };
+        // A send fails only if every worker is gone; the consumer then does the job itself.
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(job);
+        }
+        (path.to_path_buf(), slot)
+    }
+
+    /// `open` made to tell the read-ahead, when first called, that the consumer reads content.
+    fn opener<'s>(
+        &self,
+        open: impl FnOnce() -> crate::Result<Box<dyn Read + 's>> + 's,
+    ) -> impl FnOnce() -> crate::Result<Box<dyn Read + 's>> + 's {
+        let consumer_reads = Arc::clone(&self.consumer_reads);
+        move || {
+            consumer_reads.store(true, Ordering::Relaxed);
+            open()
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        // Closing the queue stops the workers once they have skipped what is left in it.
+        drop(self.jobs.take());
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn work(jobs: &Mutex<mpsc::Receiver<Job>>, budget: &Arc<AtomicU64>) {
+    loop {
+        let job = match lock(jobs).recv() {
+            Ok(job) => job,
+            Err(mpsc::RecvError) => return,
+        };
+        if job.slot.start() {
+            job.slot.finish(read_ahead(&job.path, budget));
+        }
+    }
+}
+
+/// What a worker found at a path the walk saw as a regular file.
+struct Found {
+    size: u64,
+    executable: bool,
+    mtime: u64,
+    /// The whole content and one byte more if there is one (so that the builder can tell a
+    /// file that grew), or `None` for a file too big to read ahead or over the budget.
+    content: Option<Reserved>,
+}
+
+/// Opens, stats and (if small enough and within the budget) reads the file at `path`; `None`
+/// if anything is not as the walk saw it (not there, not a regular file any more, unreadable):
+/// the consumer then does it all again, as a scan without read-ahead would.
+fn read_ahead(path: &Path, budget: &Arc<AtomicU64>) -> Option<Found> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // A FIFO swapped in since the walk must not block the worker, nor a symlink lead it
+        // elsewhere; either way the consumer sees the change when it stats the path itself.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    let file = options.open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let size = meta.len();
+    let amount = size + 1;
+    let content = if size <= MAX_FILE && budget.load(Ordering::Relaxed) + amount <= BUDGET {
+        budget.fetch_add(amount, Ordering::Relaxed);
+        let mut reserved = Reserved {
+            data: Vec::with_capacity(amount as usize),
+            amount,
+            budget: Arc::clone(budget),
+        };
+        file.take(amount).read_to_end(&mut reserved.data).ok()?;
+        Some(reserved)
+    } else {
+        None
+    };
+    Some(Found {
+        size,
+        executable: is_executable(&meta),
+        mtime: mtime_of(&meta),
+        content,
+    })
+}
+
+/// Content read ahead, counted against the budget until it is dropped.
+struct Reserved {
+    data: Vec<u8>,
+    amount: u64,
+    budget: Arc<AtomicU64>,
+}
+
+impl AsRef<[u8]> for Reserved {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.budget.fetch_sub(self.amount, Ordering::Relaxed);
+    }
+}
+
+enum State {
+    /// Waiting for a worker.
+    Queued,
+    /// A worker is on it; `true` once the consumer waits for it.
+    Working(bool),
+    /// The worker is done; `None` if the consumer must do it again.
+    Done(Option<Found>),
+    /// Handed over, or taken by the consumer before a worker got to it.
+    Taken,
+}
+
+/// Where a worker leaves what it found for the consumer.
+struct Slot {
+    state: Mutex<State>,
+    done: Condvar,
+}
+
+impl Slot {
+    /// A worker claims the job; `false` if the consumer took it over or dropped it.
+    fn start(self: &Arc<Slot>) -> bool {
+        let mut state = lock(&self.state);
+        // The job holds one reference; without another, nobody will ever look at this entry.
+        if !matches!(*state, State::Queued) || Arc::strong_count(self) < 2 {
+            return false;
+        }
+        *state = State::Working(false);
+        true
+    }
+
+    fn finish(&self, found: Option<Found>) {
+        let mut state = lock(&self.state);
+        let waited = matches!(*state, State::Working(true));
+        *state = State::Done(found);
+        // Waking costs a system call; most of the time nobody is waiting yet.
+        if waited {
+            self.done.notify_one();
+        }
+    }
+
+    /// What the worker found (waiting for it if it is at work), or `None` if no worker has
+    /// started (none will now) or the worker left it to the consumer.
+    fn take(&self) -> Option<Found> {
+        let mut state = lock(&self.state);
+        loop {
+            match std::mem::replace(&mut *state, State::Taken) {
+                State::Queued | State::Taken => return None,
+                State::Done(found) => return found,
+                State::Working(_) => {
+                    *state = State::Working(true);
+                    state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+}
+
+/// A worker panics only if allocation fails; the state it guards stays consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A scan's entry, as far as the walk has got with it.
+enum Ahead<'s> {
+    /// Made on the consumer's thread (directories' errors, symlinks, other kinds of file).
+    Ready(crate::Result<Entry<'s>>),
+    /// A regular file queued for a worker.
+    Queued {
+        name: EntryName,
+        path: PathBuf,
+        slot: Arc<Slot>,
+    },
+}
+
+/// The walk items of the `fs` scanner made into entries, read ahead; see the module docs.
+pub(crate) struct WalkAhead<'s, W> {
+    walk: W,
+    root: PathBuf,
+    ahead: VecDeque<Ahead<'s>>,
+    walk_done: bool,
+    read_ahead: ReadAhead,
+}
+
+type WalkItem = Result<walkdir::DirEntry, walkdir::Error>;
+
+impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
+    pub(crate) fn new(walk: W, root: PathBuf, read_ahead: ReadAhead) -> WalkAhead<'s, W> {
+        WalkAhead {
+            walk,
+            root,
+            ahead: VecDeque::new(),
+            walk_done: false,
+            read_ahead,
+        }
+    }
+
+    /// The next walk item made into an entry or queued; `None` for a directory.
+    fn plan(&self, item: WalkItem, queue: bool) -> Option<Ahead<'s>> {
+        let entry = match crate::fs::walked(&self.root, item) {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return None,
+            Err(e) => return Some(Ahead::Ready(Err(e))),
+        };
+        if queue && entry.walked.file_type().is_file() {
+            let (path, slot) = self.read_ahead.queue(entry.walked.into_path());
+            return Some(Ahead::Queued {
+                name: entry.name,
+                path,
+                slot,
+            });
+        }
+        let path = entry.walked.path().to_path_buf();
+        let made = entry
+            .walked
+            .metadata()
+            .map_err(|e| Error::read(&path, io::Error::from(e)))
+            .and_then(|meta| Entry::from_disk(entry.name, path, &meta));
+        self.ready(made)
+    }
+
+    /// An entry made on this thread, its opener made to tell the read-ahead.
+    fn ready(&self, made: crate::Result<Option<Entry<'s>>>) -> Option<Ahead<'s>> {
+        let entry = match made {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return None,
+            Err(e) => return Some(Ahead::Ready(Err(e))),
+        };
+        let (name, kind, mtime, opener) = entry.into_parts();
+        let entry = match (kind, opener) {
+            (crate::EntryKind::File { size, executable }, Some(open)) => {
+                Entry::file(name, size, executable, mtime, self.read_ahead.opener(open))
+            }
+            (crate::EntryKind::Symlink { target }, _) => Entry::symlink(name, target, mtime),
+            (crate::EntryKind::File { .. }, None) => unreachable!("a file entry has an opener"),
+        };
+        Some(Ahead::Ready(Ok(entry)))
+    }
+
+    /// The entry for a planned item, taking over from the worker where it has not started.
+    fn finish(&self, ahead: Ahead<'s>) -> Option<crate::Result<Entry<'s>>> {
+        let (name, path, slot) = match ahead {
+            Ahead::Ready(entry) => return Some(entry),
+            Ahead::Queued { name, path, slot } => (name, path, slot),
+        };
+        let Some(found) = slot.take() else {
+            // Done here as the scan without read-ahead does it: stat, then open when written.
+            let made = fs::symlink_metadata(&path)
+                .map_err(|e| Error::read(&path, e))
+                .and_then(|meta| Entry::from_disk(name, path, &meta));
+            return match self.ready(made)? {
+                Ahead::Ready(entry) => Some(entry),
+                Ahead::Queued { .. } => unreachable!("ready() makes ready entries"),
+            };
+        };
+        let (size, executable, mtime) = (found.size, found.executable, found.mtime);
+        let open = move || match found.content {
+            Some(content) => Ok(Box::new(io::Cursor::new(content)) as Box<dyn Read>),
+            None => open_file(path),
+        };
+        let entry = Entry::file(name, size, executable, mtime, self.read_ahead.opener(open));
+        Some(Ok(entry))
+    }
+}
+
+impl<'s, W: Iterator<Item = WalkItem>> Iterator for WalkAhead<'s, W> {
+    type Item = crate::Result<Entry<'s>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let reading = self.read_ahead.consumer_reads.load(Ordering::Relaxed);
+            // Until the consumer reads content, walk one at a time and queue nothing.
+            let lead = if reading { MAX_AHEAD } else { 1 };
+            while !self.walk_done && self.ahead.len() < lead {
+                match self.walk.next() {
+                    Some(item) => {
+                        if let Some(ahead) = self.plan(item, reading) {
+                            self.ahead.push_back(ahead);
+                        }
+                    }
+                    None => self.walk_done = true,
+                }
+            }
+            let ahead = self.ahead.pop_front()?;
+            if let Some(entry) = self.finish(ahead) {
+                return Some(entry);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::{Builder, FsScanner, Scanner};
+
+    /// Sizes around the limits, more content than the budget, executables, a symlink, nesting.
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let sizes = [
+            0,
+            1,
+            511,
+            4096,
+            MAX_FILE - 1,
+            MAX_FILE,
+            MAX_FILE + 1,
+            3 * MAX_FILE,
+        ];
+        for (i, size) in sizes.into_iter().enumerate() {
+            let content: Vec<u8> = (0..size).map(|b| (b as usize * 31 + i) as u8).collect();
+            std::fs::write(root.join(format!("f{i}")), content).unwrap();
+        }
+        let many = 2 * BUDGET / (200 * 1024);
+        for i in 0..many {
+            let dir = root.join(format!("d{}/e{}", i % 3, i % 5));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join(format!("g{i}")),
+                vec![i as u8; 200 * 1024 + i as usize],
+            )
+            .unwrap();
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(root.join("f2"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+            std::os::unix::fs::symlink("f1", root.join("link")).unwrap();
+        }
+        dir
+    }
+
+    fn bundle(scanner: FsScanner) -> Vec<u8> {
+        let mut builder = Builder::new(Vec::new());
+        builder.add_source(&scanner).unwrap();
+        builder.finish().unwrap()
+    }
+
+    #[test]
+    fn reading_ahead_changes_no_byte_of_the_bundle() {
+        let dir = tree();
+        let plain = bundle(FsScanner::new(dir.path()).read_ahead(0));
+        assert!(plain.len() > 2 * BUDGET as usize);
+        for workers in [1, 2, 3] {
+            let read_ahead = bundle(FsScanner::new(dir.path()).read_ahead(workers));
+            assert!(read_ahead == plain, "{workers} workers");
+        }
+    }
+
+    fn content_of(entry: Entry<'_>) -> Vec<u8> {
+        let (_, _, _, opener) = entry.into_parts();
+        let mut content = Vec::new();
+        opener.unwrap()()
+            .unwrap()
+            .read_to_end(&mut content)
+            .unwrap();
+        content
+    }
+
+    /// Entries kept past the next one, opened out of order or never opened must neither stall
+    /// the scan nor mix contents up.
+    #[test]
+    fn entries_opened_out_of_order_or_never_get_their_own_content() {
+        let dir = tree();
+        let scanner = FsScanner::new(dir.path()).read_ahead(2);
+        let mut entries = scanner.scan(&|_| false).unwrap();
+        let first = entries.next().unwrap().unwrap();
+        let first_path = dir.path().join(first.name().as_path());
+        assert_eq!(content_of(first), std::fs::read(first_path).unwrap());
+        let rest: Vec<Entry<'_>> = entries.map(Result::unwrap).collect();
+        assert!(rest.len() > 20);
+        let files = rest
+            .into_iter()
+            .rev()
+            .filter(|e| matches!(e.kind(), crate::EntryKind::File { .. }))
+            .step_by(2);
+        for entry in files {
+            let path = dir.path().join(entry.name().as_path());
+            assert!(
+                content_of(entry) == std::fs::read(&path).unwrap(),
+                "{path:?}"
+            );
+        }
+    }
+
+    fn walk_ahead(root: &Path) -> WalkAhead<'static, walkdir::IntoIter> {
+        let walk = walkdir::WalkDir::new(root)
+            .min_depth(1)
+            .sort_by_file_name()
+            .into_iter();
+        WalkAhead::new(walk, root.to_path_buf(), ReadAhead::start(1).unwrap())
+    }
+
+    #[test]
+    fn nothing_is_read_ahead_until_an_entry_is_opened() {
+        let dir = tree();
+        let mut walk = walk_ahead(dir.path());
+        let mut seen = 0;
+        for entry in walk.by_ref() {
+            entry.unwrap();
+            seen += 1;
+        }
+        assert!(seen > 20);
+        assert_eq!(walk.read_ahead.queued.get(), 0, "a counted scan read ahead");
+
+        let mut walk = walk_ahead(dir.path());
+        content_of(walk.next().unwrap().unwrap());
+        walk.next().unwrap().unwrap();
+        assert!(
+            walk.read_ahead.queued.get() > 10,
+            "an opened scan did not read ahead"
+        );
+    }
+}
