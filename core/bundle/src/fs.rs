@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
 use crate::name::os_bytes;
-use crate::read_ahead::{self, ReadAhead, WalkAhead};
+use crate::read_ahead::{ReadAhead, WalkAhead};
 use crate::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 
 /// The file that excludes paths from an [`FsScanner`] by default, in gitignore syntax.
@@ -150,7 +150,9 @@ impl Scanner for FsScanner {
                 !should_skip(&Candidate { path: rel, is_dir })
             });
         let root = self.root.clone();
-        let workers = self.read_ahead.unwrap_or_else(read_ahead::default_workers);
+        let workers = self
+            .read_ahead
+            .unwrap_or_else(crate::ahead::default_workers);
         match ReadAhead::start(workers) {
             Some(read_ahead) => Ok(Box::new(WalkAhead::new(walk, root, read_ahead))),
             None => {

@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ahead;
 mod builder;
 mod error;
 mod fs;

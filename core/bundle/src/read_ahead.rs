@@ -24,10 +24,9 @@ use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
+use crate::ahead::{Budget, Pool, Reserved, Ticket};
 use crate::fs::{is_executable, mtime_of, open_file};
 use crate::{Entry, EntryName, Error};
 
@@ -39,113 +38,38 @@ const BUDGET: u64 = 4 * 1024 * 1024;
 /// Entries walked ahead of the consumer, at most.
 const MAX_AHEAD: usize = 512;
 
-/// The number of read-ahead workers used when the caller does not choose: one fewer than the
-/// cores (the builder's thread has work of its own: walking, headers, writing), at least one
-/// (a worker also hides the latency of a cold disk), at most three (more only contend).
-pub(crate) fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .saturating_sub(1)
-        .clamp(1, 3)
-}
-
-/// The workers of one scan and what they share with it.
+/// The workers of one scan.
 pub(crate) struct ReadAhead {
-    jobs: Option<mpsc::Sender<Job>>,
-    /// Set when the consumer first opens an entry of this scan: from then on, reading ahead
-    /// pays.
-    consumer_reads: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    pool: Pool<Arc<Path>, Found>,
+    budget: Budget,
     /// Files queued so far, for the tests.
     #[cfg(test)]
     queued: std::cell::Cell<usize>,
 }
 
-struct Job {
-    path: Arc<Path>,
-    slot: Arc<Slot>,
-}
-
 impl ReadAhead {
     /// Starts `workers` threads; `None` if none could be started (the scan then does without).
     pub(crate) fn start(workers: usize) -> Option<ReadAhead> {
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
-        // Bytes of content read ahead and not yet dropped, shared by the workers.
-        let budget = Arc::new(AtomicU64::new(0));
-        let handles: Vec<JoinHandle<()>> = (0..workers)
-            .map_while(|i| {
-                let receiver = Arc::clone(&receiver);
-                let budget = Arc::clone(&budget);
-                std::thread::Builder::new()
-                    .name(format!("spiro-read-ahead-{i}"))
-                    .spawn(move || work(&receiver, &budget))
-                    .ok()
-            })
-            .collect();
-        if handles.is_empty() {
-            return None;
-        }
+        let budget = Budget::new(BUDGET);
+        let for_workers = budget.clone();
+        let pool = Pool::start(
+            workers,
+            move || Some(for_workers.clone()),
+            |budget: &mut Budget, path: Arc<Path>| read_ahead(&path, budget),
+        )?;
         Some(ReadAhead {
-            jobs: Some(sender),
-            consumer_reads: Arc::new(AtomicBool::new(false)),
-            workers: handles,
+            pool,
+            budget,
             #[cfg(test)]
             queued: std::cell::Cell::new(0),
         })
     }
 
-    fn queue(&self, path: PathBuf) -> (PathBuf, Arc<Slot>) {
+    fn queue(&self, path: PathBuf) -> (Arc<Path>, Ticket<Arc<Path>, Found>) {
         #[cfg(test)]
         self.queued.set(self.queued.get() + 1);
-        let slot = Arc::new(Slot {
-            state: Mutex::new(State::Queued),
-            done: Condvar::new(),
-        });
         let path: Arc<Path> = path.into();
-        let job = Job {
-            path: Arc::clone(&path),
-            slot: Arc::clone(&slot),
-        };
-        // A send fails only if every worker is gone; the consumer then does the job itself.
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(job);
-        }
-        (path.to_path_buf(), slot)
-    }
-
-    /// `open` made to tell the read-ahead, when first called, that the consumer reads content.
-    fn opener<'s>(
-        &self,
-        open: impl FnOnce() -> crate::Result<Box<dyn Read + 's>> + 's,
-    ) -> impl FnOnce() -> crate::Result<Box<dyn Read + 's>> + 's {
-        let consumer_reads = Arc::clone(&self.consumer_reads);
-        move || {
-            consumer_reads.store(true, Ordering::Relaxed);
-            open()
-        }
-    }
-}
-
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        // Closing the queue stops the workers once they have skipped what is left in it.
-        drop(self.jobs.take());
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
-    }
-}
-
-fn work(jobs: &Mutex<mpsc::Receiver<Job>>, budget: &Arc<AtomicU64>) {
-    loop {
-        let job = match lock(jobs).recv() {
-            Ok(job) => job,
-            Err(mpsc::RecvError) => return,
-        };
-        if job.slot.start() {
-            job.slot.finish(read_ahead(&job.path, budget));
-        }
+        (Arc::clone(&path), self.pool.queue(path))
     }
 }
 
@@ -162,7 +86,7 @@ struct Found {
 /// Opens, stats and (if small enough and within the budget) reads the file at `path`; `None`
 /// if anything is not as the walk saw it (not there, not a regular file any more, unreadable):
 /// the consumer then does it all again, as a scan without read-ahead would.
-fn read_ahead(path: &Path, budget: &Arc<AtomicU64>) -> Option<Found> {
+fn read_ahead(path: &Path, budget: &Budget) -> Option<Found> {
     let mut options = fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -178,105 +102,21 @@ fn read_ahead(path: &Path, budget: &Arc<AtomicU64>) -> Option<Found> {
         return None;
     }
     let size = meta.len();
-    let amount = size + 1;
-    let content = if size <= MAX_FILE && budget.load(Ordering::Relaxed) + amount <= BUDGET {
-        budget.fetch_add(amount, Ordering::Relaxed);
-        let mut reserved = Reserved {
-            data: Vec::with_capacity(amount as usize),
-            amount,
-            budget: Arc::clone(budget),
-        };
-        file.take(amount).read_to_end(&mut reserved.data).ok()?;
-        Some(reserved)
-    } else {
-        None
-    };
+    // The content and one byte more if there is one, so that the builder can tell a file
+    // that grew.
+    let mut content = (size <= MAX_FILE)
+        .then(|| budget.reserve(size + 1))
+        .flatten();
+    if let Some(content) = &mut content {
+        content.data().reserve_exact(size as usize + 1);
+        file.take(size + 1).read_to_end(content.data()).ok()?;
+    }
     Some(Found {
         size,
         executable: is_executable(&meta),
         mtime: mtime_of(&meta),
         content,
     })
-}
-
-/// Content read ahead, counted against the budget until it is dropped.
-struct Reserved {
-    data: Vec<u8>,
-    amount: u64,
-    budget: Arc<AtomicU64>,
-}
-
-impl AsRef<[u8]> for Reserved {
-    fn as_ref(&self) -> &[u8] {
-        &self.data
-    }
-}
-
-impl Drop for Reserved {
-    fn drop(&mut self) {
-        self.budget.fetch_sub(self.amount, Ordering::Relaxed);
-    }
-}
-
-enum State {
-    /// Waiting for a worker.
-    Queued,
-    /// A worker is on it; `true` once the consumer waits for it.
-    Working(bool),
-    /// The worker is done; `None` if the consumer must do it again.
-    Done(Option<Found>),
-    /// Handed over, or taken by the consumer before a worker got to it.
-    Taken,
-}
-
-/// Where a worker leaves what it found for the consumer.
-struct Slot {
-    state: Mutex<State>,
-    done: Condvar,
-}
-
-impl Slot {
-    /// A worker claims the job; `false` if the consumer took it over or dropped it.
-    fn start(self: &Arc<Slot>) -> bool {
-        let mut state = lock(&self.state);
-        // The job holds one reference; without another, nobody will ever look at this entry.
-        if !matches!(*state, State::Queued) || Arc::strong_count(self) < 2 {
-            return false;
-        }
-        *state = State::Working(false);
-        true
-    }
-
-    fn finish(&self, found: Option<Found>) {
-        let mut state = lock(&self.state);
-        let waited = matches!(*state, State::Working(true));
-        *state = State::Done(found);
-        // Waking costs a system call; most of the time nobody is waiting yet.
-        if waited {
-            self.done.notify_one();
-        }
-    }
-
-    /// What the worker found (waiting for it if it is at work), or `None` if no worker has
-    /// started (none will now) or the worker left it to the consumer.
-    fn take(&self) -> Option<Found> {
-        let mut state = lock(&self.state);
-        loop {
-            match std::mem::replace(&mut *state, State::Taken) {
-                State::Queued | State::Taken => return None,
-                State::Done(found) => return found,
-                State::Working(_) => {
-                    *state = State::Working(true);
-                    state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
-                }
-            }
-        }
-    }
-}
-
-/// A worker panics only if allocation fails; the state it guards stays consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A scan's entry, as far as the walk has got with it.
@@ -286,8 +126,8 @@ enum Ahead<'s> {
     /// A regular file queued for a worker.
     Queued {
         name: EntryName,
-        path: PathBuf,
-        slot: Arc<Slot>,
+        path: Arc<Path>,
+        ticket: Ticket<Arc<Path>, Found>,
     },
 }
 
@@ -321,11 +161,11 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
             Err(e) => return Some(Ahead::Ready(Err(e))),
         };
         if queue && entry.walked.file_type().is_file() {
-            let (path, slot) = self.read_ahead.queue(entry.walked.into_path());
+            let (path, ticket) = self.read_ahead.queue(entry.walked.into_path());
             return Some(Ahead::Queued {
                 name: entry.name,
                 path,
-                slot,
+                ticket,
             });
         }
         let path = entry.walked.path().to_path_buf();
@@ -346,23 +186,35 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
         };
         let (name, kind, mtime, opener) = entry.into_parts();
         let entry = match (kind, opener) {
-            (crate::EntryKind::File { size, executable }, Some(open)) => {
-                Entry::file(name, size, executable, mtime, self.read_ahead.opener(open))
-            }
+            (crate::EntryKind::File { size, executable }, Some(open)) => Entry::file(
+                name,
+                size,
+                executable,
+                mtime,
+                self.read_ahead.pool.opener(open),
+            ),
             (crate::EntryKind::Symlink { target }, _) => Entry::symlink(name, target, mtime),
             (crate::EntryKind::File { .. }, None) => unreachable!("a file entry has an opener"),
         };
         Some(Ahead::Ready(Ok(entry)))
     }
 
-    /// The entry for a planned item, taking over from the worker where it has not started.
+    /// The entry for a planned item: what the worker found, or, where it has not started, found
+    /// here (helping with the next items while a worker is on this one).
     fn finish(&self, ahead: Ahead<'s>) -> Option<crate::Result<Entry<'s>>> {
-        let (name, path, slot) = match ahead {
+        let (name, path, ticket) = match ahead {
             Ahead::Ready(entry) => return Some(entry),
-            Ahead::Queued { name, path, slot } => (name, path, slot),
+            Ahead::Queued { name, path, ticket } => (name, path, ticket),
         };
-        let Some(found) = slot.take() else {
-            // Done here as the scan without read-ahead does it: stat, then open when written.
+        let next = self.ahead.iter().filter_map(|ahead| match ahead {
+            Ahead::Queued { ticket, .. } => Some(ticket),
+            Ahead::Ready(_) => None,
+        });
+        let found = ticket.take_or_help(next, |path| read_ahead(&path, &self.read_ahead.budget));
+        let Some(found) = found else {
+            // Something was not as the walk saw it: done again as the scan without read-ahead
+            // does it (stat, then open when written), for the same entry or error.
+            let path = path.to_path_buf();
             let made = fs::symlink_metadata(&path)
                 .map_err(|e| Error::read(&path, e))
                 .and_then(|meta| Entry::from_disk(name, path, &meta));
@@ -374,9 +226,15 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
         let (size, executable, mtime) = (found.size, found.executable, found.mtime);
         let open = move || match found.content {
             Some(content) => Ok(Box::new(io::Cursor::new(content)) as Box<dyn Read>),
-            None => open_file(path),
+            None => open_file(path.to_path_buf()),
         };
-        let entry = Entry::file(name, size, executable, mtime, self.read_ahead.opener(open));
+        let entry = Entry::file(
+            name,
+            size,
+            executable,
+            mtime,
+            self.read_ahead.pool.opener(open),
+        );
         Some(Ok(entry))
     }
 }
@@ -386,7 +244,7 @@ impl<'s, W: Iterator<Item = WalkItem>> Iterator for WalkAhead<'s, W> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let reading = self.read_ahead.consumer_reads.load(Ordering::Relaxed);
+            let reading = self.read_ahead.pool.consumer_reads();
             // Until the consumer reads content, walk one at a time and queue nothing.
             let lead = if reading { MAX_AHEAD } else { 1 };
             while !self.walk_done && self.ahead.len() < lead {
