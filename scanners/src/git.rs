@@ -1,22 +1,27 @@
 //! The `git` scanner: the files of the `HEAD` commit, read with gix.
 
+use std::collections::VecDeque;
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use gix::ObjectId;
 use gix::objs::tree::EntryKind as TreeEntryKind;
-use spiro_bundle::{Candidate, Entries, Entry, EntryName, Error, GitCommit, Scanner, ShouldSkip};
+use spiro_bundle::ahead::{Budget, Pool, Reserved, Ticket};
+use spiro_bundle::{
+    Candidate, Entries, Entry, EntryName, Error, GitCommit, Opener, Scanner, ShouldSkip,
+};
 
 use crate::attributes::ExportIgnore;
-use crate::repo::{SCANNER, discover, gix_error, reopen};
+use crate::repo::{SCANNER, discover, gix_error, open_again, reopen};
 
 /// How many bytes of blobs are read through one repository handle before the walk opens the
 /// repository anew. gix memory-maps pack files, and every page read stays in this process's
 /// resident memory while the mapping lives: a 1 GiB pack would make a 1 GiB process. A fresh
-/// handle every 16 MiB unmaps the old packs (their pages stay in the kernel's page cache, so
+/// handle every 4 MiB unmaps the old packs (their pages stay in the kernel's page cache, so
 /// reading on costs only minor faults), keeping memory flat whatever the repository's size.
-const BYTES_PER_HANDLE: u64 = 16 * 1024 * 1024;
+/// Each thread that inflates blobs has a handle of its own, and each counts its own bytes.
+const BYTES_PER_HANDLE: u64 = 4 * 1024 * 1024;
 
 /// Bundles the files of the `HEAD` commit of the repository containing a directory, as
 /// `git archive HEAD` run in that directory would: what is deployed is exactly what was
@@ -68,6 +73,7 @@ const BYTES_PER_HANDLE: u64 = 16 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct GitScanner {
     dir: PathBuf,
+    inflate_ahead: Option<usize>,
 }
 
 impl GitScanner {
@@ -75,7 +81,23 @@ impl GitScanner {
     /// `dir`, as git finds it), limited to `dir`'s own tree when `dir` is a subdirectory of
     /// the work tree. Nothing is opened until [`scan`](Scanner::scan).
     pub fn new(dir: impl Into<PathBuf>) -> GitScanner {
-        GitScanner { dir: dir.into() }
+        GitScanner {
+            dir: dir.into(),
+            inflate_ahead: None,
+        }
+    }
+
+    /// How many threads inflate blobs ahead of the builder (`0`: none, every blob is inflated
+    /// when its entry is written). Inflating is most of the work of a git scan; this spreads
+    /// it over the cores, and while a worker is on the blob the builder needs next, the
+    /// builder inflates the next one nobody has started. The entries, their order, the errors
+    /// and the bundle's bytes are the same either way. The default is one fewer than the
+    /// cores, at least one and at most three. At most 8 MiB is held ahead, blobs over 1 MiB
+    /// are never inflated ahead, and nothing is until the first entry is opened (so counting
+    /// or listing a scan inflates no blob).
+    pub fn inflate_ahead(mut self, workers: usize) -> GitScanner {
+        self.inflate_ahead = Some(workers);
+        self
     }
 
     /// The directory the repository is looked for from, and whose tree is bundled.
@@ -125,6 +147,8 @@ impl Scanner for GitScanner {
         drop(commit);
         let prefix = workdir_prefix(&repo, &self.dir)?;
         let attributes = ExportIgnore::new(&repo);
+        let budget = Budget::new(BUDGET);
+        let inflate_ahead = start_inflating(&repo, self.inflate_ahead, &budget);
         let mut walk = Walk {
             repo: Rc::new(repo),
             read_since_reopen: Rc::new(std::cell::Cell::new(0)),
@@ -134,6 +158,9 @@ impl Scanner for GitScanner {
             stack: Vec::new(),
             base: 0,
             done: false,
+            ahead: VecDeque::new(),
+            inflate_ahead,
+            budget,
         };
         walk.start(&prefix, tree)?;
         Ok(Box::new(walk))
@@ -236,6 +263,21 @@ struct Frame {
 }
 
 /// The depth-first walk over the `HEAD` tree; the [`Entries`] iterator of a scan.
+/// An entry as far as the walk has got with it.
+enum Planned<'s> {
+    /// Made on this thread: symlinks, and blobs while nothing is inflated ahead.
+    Ready(Entry<'s>),
+    /// A blob queued for inflating ahead.
+    Queued {
+        name: EntryName,
+        executable: bool,
+        id: ObjectId,
+        ticket: Ticket<ObjectId, Reserved>,
+    },
+    /// The walk stopped here.
+    Failed(Error),
+}
+
 struct Walk<'s> {
     repo: Rc<gix::Repository>,
     /// Bytes of blobs read through `repo` (by the openers too): see [`BYTES_PER_HANDLE`].
@@ -247,8 +289,13 @@ struct Walk<'s> {
     /// How many leading bytes of a full path are the scanned subdirectory and its `/` (0 for
     /// the whole tree): a yielded name is the full path without them.
     base: usize,
-    /// Set after an error, so that the iterator ends there.
+    /// Set when the walk has ended, or stopped at an error.
     done: bool,
+    /// Entries walked ahead of the consumer, in order.
+    ahead: VecDeque<Planned<'s>>,
+    /// Workers inflating the blobs of `ahead`, once the consumer reads content.
+    inflate_ahead: Option<Pool<ObjectId, Reserved>>,
+    budget: Budget,
 }
 
 impl<'s> Walk<'s> {
@@ -342,8 +389,9 @@ impl<'s> Walk<'s> {
         })
     }
 
-    /// The next entry to yield, reading trees as needed; `None` at the end.
-    fn advance(&mut self) -> Result<Option<Entry<'s>>, Error> {
+    /// The next entry, reading trees as needed; `None` at the end. With `queue`, a blob is
+    /// queued for inflating ahead rather than made into an entry.
+    fn advance(&mut self, queue: bool) -> Result<Option<Planned<'s>>, Error> {
         loop {
             let Some(frame) = self.stack.last_mut() else {
                 return Ok(None);
@@ -383,60 +431,191 @@ impl<'s> Walk<'s> {
                 TreeEntryKind::Link => {
                     let target = read_blob(&self.repo, entry.oid)
                         .map_err(|e| gix_error(format!("cannot read the symlink `{name}`"), e))?;
-                    return Ok(Some(Entry::symlink(name, target, self.mtime)));
+                    let entry = Entry::symlink(name, target, self.mtime);
+                    return Ok(Some(Planned::Ready(entry)));
                 }
                 TreeEntryKind::Blob | TreeEntryKind::BlobExecutable => {
-                    if self.read_since_reopen.get() >= BYTES_PER_HANDLE {
-                        // Openers already handed out keep the old handle until they are done.
-                        self.repo = Rc::new(reopen(&self.repo)?);
-                        self.read_since_reopen = Rc::new(std::cell::Cell::new(0));
+                    let executable = kind == TreeEntryKind::BlobExecutable;
+                    // This thread inflates some of the queued blobs too.
+                    self.reopen_if_due()?;
+                    if let (true, Some(pool)) = (queue, &self.inflate_ahead) {
+                        let ticket = pool.queue(entry.oid);
+                        return Ok(Some(Planned::Queued {
+                            name,
+                            executable,
+                            id: entry.oid,
+                            ticket,
+                        }));
                     }
-                    let header = self
-                        .repo
-                        .find_header(entry.oid)
-                        .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
-                    let repo = Rc::clone(&self.repo);
-                    let read = Rc::clone(&self.read_since_reopen);
-                    let id = entry.oid;
-                    let display = name.to_string();
-                    let open = move || -> Result<Box<dyn Read + 's>, Error> {
-                        let data = read_blob(&repo, id)
-                            .map_err(|e| gix_error(format!("cannot read `{display}`"), e))?;
-                        read.set(read.get() + data.len() as u64);
-                        Ok(Box::new(Cursor::new(data)))
-                    };
-                    return Ok(Some(Entry::file(
-                        name,
-                        header.size(),
-                        kind == TreeEntryKind::BlobExecutable,
-                        self.mtime,
-                        open,
-                    )));
+                    return self.blob_entry(name, executable, entry.oid).map(Some);
                 }
                 TreeEntryKind::Commit => unreachable!("handled above"),
             }
         }
     }
+
+    /// A blob's entry as made without inflating ahead: its size from its header, its content
+    /// inflated when it is opened.
+    fn blob_entry(
+        &mut self,
+        name: EntryName,
+        executable: bool,
+        id: ObjectId,
+    ) -> Result<Planned<'s>, Error> {
+        self.reopen_if_due()?;
+        let header = self
+            .repo
+            .find_header(id)
+            .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
+        let repo = Rc::clone(&self.repo);
+        let read = Rc::clone(&self.read_since_reopen);
+        let display = name.to_string();
+        let open = move || -> Result<Box<dyn Read + 's>, Error> {
+            let data = read_blob(&repo, id)
+                .map_err(|e| gix_error(format!("cannot read `{display}`"), e))?;
+            read.set(read.get() + data.len() as u64);
+            Ok(Box::new(Cursor::new(data)))
+        };
+        let open = self.mark_reading(Box::new(open));
+        let entry = Entry::file(name, header.size(), executable, self.mtime, open);
+        Ok(Planned::Ready(entry))
+    }
+
+    /// Opens the repository anew once enough has been read through this handle: see
+    /// [`BYTES_PER_HANDLE`].
+    fn reopen_if_due(&mut self) -> Result<(), Error> {
+        if self.read_since_reopen.get() >= BYTES_PER_HANDLE {
+            // Openers already handed out keep the old handle until they are done.
+            self.repo = Rc::new(reopen(&self.repo)?);
+            self.read_since_reopen = Rc::new(std::cell::Cell::new(0));
+        }
+        Ok(())
+    }
+
+    /// `open` made to tell the inflating workers, if any, that the consumer reads content.
+    fn mark_reading(&self, open: Opener<'s>) -> Opener<'s> {
+        match &self.inflate_ahead {
+            Some(pool) => Box::new(pool.opener(open)),
+            None => open,
+        }
+    }
+
+    /// The entry of a planned item. For a queued blob: the content a worker inflated, or this
+    /// thread did (helping with the blobs after it while a worker is on it); where that failed,
+    /// the blob done again as without inflating ahead, for the same entry or error.
+    fn resolve(&mut self, planned: Planned<'s>) -> Result<Entry<'s>, Error> {
+        let (name, executable, id, ticket) = match planned {
+            Planned::Ready(entry) => return Ok(entry),
+            Planned::Failed(error) => return Err(error),
+            Planned::Queued {
+                name,
+                executable,
+                id,
+                ticket,
+            } => (name, executable, id, ticket),
+        };
+        let next = self.ahead.iter().filter_map(|planned| match planned {
+            Planned::Queued { ticket, .. } => Some(ticket),
+            _ => None,
+        });
+        let (repo, read, budget) = (&self.repo, &self.read_since_reopen, &self.budget);
+        let content = ticket.take_or_help(next, |id| {
+            let content = inflate(repo, id, budget)?;
+            read.set(read.get() + content.as_ref().len() as u64);
+            Some(content)
+        });
+        let Some(content) = content else {
+            return match self.blob_entry(name, executable, id)? {
+                Planned::Ready(entry) => Ok(entry),
+                _ => unreachable!("blob_entry makes ready entries"),
+            };
+        };
+        let size = content.as_ref().len() as u64;
+        let open = self.mark_reading(Box::new(move || {
+            Ok(Box::new(Cursor::new(content)) as Box<dyn Read>)
+        }));
+        Ok(Entry::file(name, size, executable, self.mtime, open))
+    }
+}
+
+/// Blobs up to this size are inflated ahead; larger ones when they are written, so that a
+/// big blob is never held while others are.
+const MAX_BLOB: u64 = 1024 * 1024;
+/// Inflated content held ahead of the builder, at most.
+const BUDGET: u64 = 8 * 1024 * 1024;
+/// Entries walked ahead of the builder, at most.
+const MAX_AHEAD: usize = 512;
+
+/// Starts the workers that inflate blobs ahead of the builder, each with a repository handle
+/// of its own (a gix handle belongs to one thread); `None` if none could start.
+fn start_inflating(
+    repo: &gix::Repository,
+    workers: Option<usize>,
+    budget: &Budget,
+) -> Option<Pool<ObjectId, Reserved>> {
+    let workers = workers.unwrap_or_else(spiro_bundle::ahead::default_workers);
+    let (git_dir, options) = (repo.git_dir().to_path_buf(), repo.open_options().clone());
+    let budget = budget.clone();
+    Pool::start(
+        workers,
+        move || Some((open_again(&git_dir, options.clone()).ok()?, 0u64)),
+        move |(repo, read): &mut (gix::Repository, u64), id| {
+            // As on the consumer's thread, a fresh handle every so often unmaps what was read.
+            if *read >= BYTES_PER_HANDLE {
+                *repo = reopen(repo).ok()?;
+                *read = 0;
+            }
+            let content = inflate(repo, id, &budget)?;
+            *read += content.as_ref().len() as u64;
+            Some(content)
+        },
+    )
+}
+
+/// Inflates the blob `id` if it is small enough and fits the budget; `None` otherwise and on
+/// any error (the consumer then reads it the usual way, which reports the error).
+fn inflate(repo: &gix::Repository, id: ObjectId, budget: &Budget) -> Option<Reserved> {
+    let header = repo.find_header(id).ok()?;
+    if header.kind() != gix::object::Kind::Blob || header.size() > MAX_BLOB {
+        return None;
+    }
+    let mut content = budget.reserve(header.size())?;
+    let data = read_blob(repo, id).ok()?;
+    if data.len() as u64 != header.size() {
+        return None;
+    }
+    *content.data() = data;
+    Some(content)
 }
 
 impl<'s> Iterator for Walk<'s> {
     type Item = Result<Entry<'s>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.advance() {
-            Ok(Some(entry)) => Some(Ok(entry)),
-            Ok(None) => {
-                self.done = true;
-                None
+        let reading = self
+            .inflate_ahead
+            .as_ref()
+            .is_some_and(|pool| pool.consumer_reads());
+        // Until the consumer reads content, walk one entry at a time and inflate nothing.
+        let lead = if reading { MAX_AHEAD } else { 1 };
+        while !self.done && self.ahead.len() < lead {
+            match self.advance(reading) {
+                Ok(Some(planned)) => self.ahead.push_back(planned),
+                Ok(None) => self.done = true,
+                Err(err) => {
+                    self.ahead.push_back(Planned::Failed(err));
+                    self.done = true;
+                }
             }
-            Err(err) => {
-                self.done = true;
-                Some(Err(err))
-            }
         }
+        let planned = self.ahead.pop_front()?;
+        let entry = self.resolve(planned);
+        if entry.is_err() {
+            // The first error ends the scan, as it would without walking ahead.
+            self.ahead.clear();
+            self.done = true;
+        }
+        Some(entry)
     }
 }
 

@@ -37,12 +37,21 @@ pub(crate) fn discover(dir: &Path) -> Result<Option<gix::Repository>, Error> {
 /// longer count against this process. (Handles made with `to_thread_local` or `clone` share
 /// one store, and its mappings, for as long as any of them lives.)
 pub(crate) fn reopen(repo: &gix::Repository) -> Result<gix::Repository, Error> {
-    let fresh = gix::open_opts(repo.git_dir(), repo.open_options().clone()).map_err(|e| {
+    open_again(repo.git_dir(), repo.open_options().clone())
+}
+
+/// The repository at `git_dir` opened as it was the first time (`options`), with a store of
+/// its own: see [`reopen`].
+pub(crate) fn open_again(
+    git_dir: &Path,
+    options: gix::open::Options,
+) -> Result<gix::Repository, Error> {
+    let fresh = gix::open_opts(git_dir, options).map_err(|e| {
         Error::scanner_with(
             SCANNER,
             format!(
                 "cannot open the git repository at `{}` again",
-                repo.git_dir().display()
+                git_dir.display()
             ),
             e,
         )

@@ -352,7 +352,7 @@ fn bundles_through_the_builder() {
 
 #[test]
 fn blobs_read_across_a_fresh_repository_handle_match_git_archive() {
-    // Past 16 MiB of blobs the walk opens the repository anew (so that packs mapped into
+    // Past 4 MiB of blobs the walk opens the repository anew (so that packs mapped into
     // memory are unmapped); what comes after, loose and packed, must read the same.
     let fx = Fixture::init();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -380,4 +380,55 @@ fn blobs_read_across_a_fresh_repository_handle_match_git_archive() {
     fx.git(&["repack", "-adq"]);
     let items = assert_matches_archive(&fx, fx.root.clone());
     assert_eq!(items.len(), 25);
+}
+
+/// Many blobs, some over the 1 MiB limit for inflating ahead, more in all than its 8 MiB
+/// budget, packed with deltas.
+fn many_blobs() -> Fixture {
+    let fx = Fixture::init();
+    let text: String = (0..2000)
+        .map(|i| format!("line {i} of the text\n"))
+        .collect();
+    for i in 0..400 {
+        let mut content = text.repeat(1 + i % 7);
+        content.push_str(&format!("file {i}\n"));
+        fx.write(&format!("d{}/f{i:03}.txt", i % 9), content);
+    }
+    for i in 0..3 {
+        fx.write(&format!("big/b{i}.txt"), text.repeat(40 + i));
+    }
+    std::os::unix::fs::symlink("d0/f000.txt", fx.root.join("link")).unwrap();
+    fx.commit("many blobs");
+    fx.git(&["repack", "-adq"]);
+    fx
+}
+
+#[test]
+fn inflating_ahead_changes_no_byte() {
+    let fx = many_blobs();
+    let expected = git_archive(&fx);
+    assert!(expected.len() > 400);
+    for workers in [0, 1, 2, 3] {
+        let ours = scan_items(&GitScanner::new(&fx.root).inflate_ahead(workers));
+        assert!(ours == expected, "{workers} workers");
+    }
+}
+
+/// Entries kept past the next one, opened out of order or never opened must neither stall the
+/// scan nor mix contents up.
+#[test]
+fn entries_opened_out_of_order_or_never_get_their_own_content() {
+    let fx = many_blobs();
+    let expected = git_archive(&fx);
+    let scanner = GitScanner::new(&fx.root).inflate_ahead(2);
+    let mut entries = scanner.scan(&|_| false).unwrap();
+    assert_eq!(item_of(entries.next().unwrap().unwrap()), expected[0]);
+    let rest: Vec<_> = entries.map(Result::unwrap).collect();
+    assert_eq!(rest.len(), expected.len() - 1);
+    let mut checked = 0;
+    for (entry, expected) in rest.into_iter().zip(&expected[1..]).rev().step_by(2) {
+        assert!(item_of(entry) == *expected, "{}", expected.name());
+        checked += 1;
+    }
+    assert!(checked > 200);
 }
