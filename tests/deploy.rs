@@ -52,6 +52,13 @@ fn deploy(server: &TestServer, dir: &Path, token: &str, args: &[&str]) -> Output
     output
 }
 
+/// Deploys a fresh project as `web`/`prod` with a good token to a server giving `answer`.
+fn deploy_answer(answer: Answer) -> Output {
+    let server = server(answer);
+    let dir = project();
+    deploy(&server, dir.path(), &good_token(), &["web", "prod"])
+}
+
 fn assert_no_token(output: &Output, token: &str) {
     for (name, stream) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         let text = String::from_utf8_lossy(stream);
@@ -203,14 +210,12 @@ fn no_highstate_leaves_the_field_out_and_ends_after_deploy_bundle() {
 #[test]
 fn lowercase_bearer_and_a_deploy_with_no_minions() {
     // The server matches the scheme case-insensitively; an empty minion list is a success.
-    let server = server(Answer::Stream(vec![
+    let output = deploy_answer(Answer::Stream(vec![
         deploy_bundle(),
         highstate_calc(),
         highstate_start(&[]),
         highstate_finish(),
     ]));
-    let dir = project();
-    let output = deploy(&server, dir.path(), &good_token(), &["web", "prod"]);
     assert_exit(&output, 0);
     assert!(stdout(&output).contains("No minions to highstate (0 minions)"));
     assert!(stdout(&output).contains("0 minions reported of 0"));
@@ -231,9 +236,7 @@ fn failing_states_exit_7_and_every_minion_is_still_shown() {
         highstate_update("web1", states_result(&[ok_state("/etc/motd", true)])),
         highstate_finish(),
     ];
-    let server = server(Answer::Stream(steps));
-    let dir = project();
-    let output = deploy(&server, dir.path(), &good_token(), &["web", "prod"]);
+    let output = deploy_answer(Answer::Stream(steps));
     assert_exit(&output, 7);
     let out = stdout(&output);
     assert!(out.contains("          ID: migrate\n    Function: cmd.run\n        Name: migrate\n      Result: False\n"), "{out}");
@@ -263,9 +266,7 @@ fn render_error_exits_7_and_is_shown_as_such() {
         ),
         highstate_finish(),
     ];
-    let server = server(Answer::Stream(steps));
-    let dir = project();
-    let output = deploy(&server, dir.path(), &good_token(), &["web", "prod"]);
+    let output = deploy_answer(Answer::Stream(steps));
     assert_exit(&output, 7);
     let out = stdout(&output);
     assert!(
@@ -287,9 +288,7 @@ fn unreported_and_non_returning_minions_exit_8_and_are_listed() {
         highstate_update("b", no_return()),
         highstate_finish(),
     ];
-    let server = server(Answer::Stream(steps));
-    let dir = project();
-    let output = deploy(&server, dir.path(), &good_token(), &["web", "prod"]);
+    let output = deploy_answer(Answer::Stream(steps));
     assert_exit(&output, 8);
     let out = stdout(&output);
     assert!(
@@ -312,9 +311,7 @@ fn exception_after_the_stream_started_exits_6() {
         // Never read: the stream is over after an exception.
         highstate_finish(),
     ];
-    let server = server(Answer::Stream(steps));
-    let dir = project();
-    let output = deploy(&server, dir.path(), &good_token(), &["web", "prod"]);
+    let output = deploy_answer(Answer::Stream(steps));
     assert_exit(&output, 6);
     assert!(stdout(&output).contains("exception: ScannerError: mapping values"));
     assert!(stderr(&output).contains("error: the server failed during the deploy: ScannerError"));
@@ -329,9 +326,7 @@ fn a_stream_cut_before_highstate_finish_exits_8() {
         highstate_update("a", states_result(&[ok_state("x", true)])),
         Step::Cut,
     ];
-    let server = server(Answer::Stream(steps));
-    let dir = project();
-    let output = deploy(&server, dir.path(), &good_token(), &["web", "prod"]);
+    let output = deploy_answer(Answer::Stream(steps));
     assert_exit(&output, 8);
     assert!(stdout(&output).contains("1 minion reported of 2\nDid not report:\n    b\n"));
     let err = stderr(&output);
@@ -342,8 +337,7 @@ fn a_stream_cut_before_highstate_finish_exits_8() {
     assert!(err.contains("salt-run jobs.active"), "{err}");
 
     // A stream that ends cleanly but early is cut short too.
-    let early = self::server(Answer::Stream(vec![deploy_bundle(), highstate_calc()]));
-    let output = deploy(&early, dir.path(), &good_token(), &["web", "prod"]);
+    let output = deploy_answer(Answer::Stream(vec![deploy_bundle(), highstate_calc()]));
     assert_exit(&output, 8);
 }
 
@@ -450,9 +444,7 @@ fn status_400_and_500_show_the_servers_words_and_exit_6() {
         (500, "500: Internal Server Error"),
         (502, "502: Bad Gateway"),
     ] {
-        let server = server(Answer::Status(status));
-        let dir = project();
-        let output = deploy(&server, dir.path(), &good_token(), &["web", "prod"]);
+        let output = deploy_answer(Answer::Status(status));
         assert_exit(&output, 6);
         let err = stderr(&output);
         assert!(
