@@ -43,6 +43,14 @@ fn bundle(dir: &Path, args: &[&str]) -> Vec<Member> {
 }
 
 /// The standard error of a run that must have failed building the bundle (exit status 3).
+/// Runs spiro-deploy in `dir` with `args`, writing the bundle of project `p`, deployment `d`
+/// to standard output.
+fn bundle_to_stdout(dir: &Path, args: &[&str]) -> std::process::Output {
+    run(spiro_deploy(dir)
+        .args(args)
+        .args(["--output", "-", "p", "d"]))
+}
+
 fn bundle_failure(out: &std::process::Output) -> String {
     assert_eq!(
         out.status.code(),
@@ -194,8 +202,7 @@ fn list_prints_the_names_without_writing_a_bundle() {
 fn missing_salt_directory_warns_but_builds() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "a.txt", "a");
-    let out =
-        run(spiro_deploy(dir.path()).args(["--include-source=fs", "--output", "-", "p", "d"]));
+    let out = bundle_to_stdout(dir.path(), &["--include-source=fs"]);
     assert!(out.status.success());
     assert!(
         contains(&out.stderr, "warning: no `_salt` directory"),
@@ -238,8 +245,7 @@ fn missing_artifact_is_one_clear_error_and_leaves_no_output() {
 #[test]
 fn unknown_scanner_lists_the_known_ones() {
     let dir = project();
-    let out =
-        run(spiro_deploy(dir.path()).args(["--include-source=svn", "--output", "-", "p", "d"]));
+    let out = bundle_to_stdout(dir.path(), &["--include-source=svn"]);
     let stderr = bundle_failure(&out);
     assert!(stderr.contains("`svn`"), "{stderr}");
     assert!(stderr.contains("fs") && stderr.contains("git"), "{stderr}");
@@ -414,8 +420,7 @@ fn bare_include_source_picks_git_in_a_repository_and_fs_elsewhere() {
 #[test]
 fn git_source_outside_a_repository_is_an_error() {
     let dir = project();
-    let out =
-        run(spiro_deploy(dir.path()).args(["--include-source=git", "--output", "-", "p", "d"]));
+    let out = bundle_to_stdout(dir.path(), &["--include-source=git"]);
     let stderr = bundle_failure(&out);
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains("not inside a git repository"), "{stderr}");
@@ -426,8 +431,7 @@ fn git_source_outside_a_repository_is_an_error() {
 fn git_source_without_a_commit_is_an_error() {
     let dir = project();
     git_init(dir.path());
-    let out =
-        run(spiro_deploy(dir.path()).args(["--include-source=git", "--output", "-", "p", "d"]));
+    let out = bundle_to_stdout(dir.path(), &["--include-source=git"]);
     let stderr = bundle_failure(&out);
     assert!(stderr.contains("commit"), "{stderr}");
 }
@@ -435,14 +439,7 @@ fn git_source_without_a_commit_is_an_error() {
 #[test]
 fn composed_scanners_refuse_duplicate_names() {
     let dir = repository();
-    let out = run(spiro_deploy(dir.path()).args([
-        "--include-source=git",
-        "--include-source=fs",
-        "--output",
-        "-",
-        "p",
-        "d",
-    ]));
+    let out = bundle_to_stdout(dir.path(), &["--include-source=git", "--include-source=fs"]);
     let stderr = bundle_failure(&out);
     assert!(
         stderr.contains("scanner `git`") && stderr.contains("scanner `fs`"),
@@ -574,14 +571,7 @@ fn a_bundle_written_into_salt_or_an_artifact_directory_stays_out_of_itself() {
 #[test]
 fn version_control_metadata_named_as_an_artifact_is_refused() {
     let dir = repository();
-    let out = run(spiro_deploy(dir.path()).args([
-        "--artifact",
-        ".git/config",
-        "--output",
-        "-",
-        "p",
-        "d",
-    ]));
+    let out = bundle_to_stdout(dir.path(), &["--artifact", ".git/config"]);
     let stderr = bundle_failure(&out);
     assert!(
         stderr.starts_with("error: the artifact `.git/config` is version-control metadata"),
