@@ -554,6 +554,12 @@ fn malformed_descriptors_are_refused_by_path() {
 // ---------------------------------------------------------------------------------------------
 // Bad input: scanning and reading
 
+/// An error about a plugin must name the plugin's file, so the user knows which to fix.
+fn assert_names_plugin(text: &str, plugin: &Plugin) {
+    let path = plugin.info().path.display().to_string();
+    assert!(text.contains(&path), "{text}");
+}
+
 fn load_broken(dir: &Path, file: &str, defines: &[&str]) -> Plugin {
     Plugin::load(broken(dir, file, defines)).unwrap()
 }
@@ -578,10 +584,7 @@ fn a_failing_scan_is_the_plugins_error() {
         let plugin = load_broken(dir.path(), file, defines);
         let text = bundle_err(&plugin.scanner(project.path()));
         assert!(text.contains("scanner `broken (plugin "), "{text}");
-        assert!(
-            text.contains(&plugin.info().path.display().to_string()),
-            "{text}"
-        );
+        assert_names_plugin(&text, &plugin);
         assert!(text.contains(expected), "{text}");
         assert_eq!(outstanding(&plugin.info().path), 0, "{file}");
     }
@@ -595,10 +598,7 @@ fn a_read_that_fails_part_way_is_the_plugins_error_naming_the_entry() {
     let err = bundle(&[&plugin.scanner(project.path())]).unwrap_err();
     assert!(matches!(err, Error::Scanner { .. }), "{err:?}");
     let text = error_chain(&err);
-    assert!(
-        text.contains(&plugin.info().path.display().to_string()),
-        "{text}"
-    );
+    assert_names_plugin(&text, &plugin);
     assert!(
         text.contains("cannot read `hello.txt`: the disk is on fire"),
         "{text}"
@@ -624,10 +624,7 @@ fn a_panicking_rust_plugin_is_an_error_not_a_crash() {
         let text = bundle_err(&plugin.scanner(&root));
         assert!(text.contains(expected), "{mode}: {text}");
         assert!(text.contains("src/lib.rs"), "{mode}: {text}");
-        assert!(
-            text.contains(&plugin.info().path.display().to_string()),
-            "{text}"
-        );
+        assert_names_plugin(&text, &plugin);
     }
     // The plugin still works afterwards.
     let root = roots.path().join("fine");
@@ -658,10 +655,7 @@ fn unsafe_names_from_a_plugin_are_refused_naming_plugin_and_entry() {
         let err = bundle(&[&plugin.scanner(project.path())]).unwrap_err();
         assert!(matches!(err, Error::UnsafeName { .. }), "{err:?}");
         let text = err.to_string();
-        assert!(
-            text.contains(&plugin.info().path.display().to_string()),
-            "{text}"
-        );
+        assert_names_plugin(&text, &plugin);
         assert!(text.contains(shown), "{text}");
         assert!(text.contains(reason), "{text}");
         assert_eq!(outstanding(&plugin.info().path), 0, "{name}");
@@ -674,10 +668,7 @@ fn the_same_name_twice_from_one_plugin_is_refused() {
     let project = tempfile::tempdir().unwrap();
     let plugin = load_broken(dir.path(), "libdup.so", &["-DDUPLICATE"]);
     let text = bundle_err(&plugin.scanner(project.path()));
-    assert!(
-        text.contains(&plugin.info().path.display().to_string()),
-        "{text}"
-    );
+    assert_names_plugin(&text, &plugin);
     assert!(text.contains("yielded `hello.txt` twice"), "{text}");
     assert_eq!(outstanding(&plugin.info().path), 0);
 }
