@@ -291,7 +291,8 @@ struct Walk<'s> {
     base: usize,
     /// Set when the walk has ended, or stopped at an error.
     done: bool,
-    /// Entries walked ahead of the consumer, in order.
+    /// Entries walked ahead of the consumer, in order. Dropped before `inflate_ahead`, so that
+    /// the workers it waits for find no ticket held and skip the jobs left in the queue.
     ahead: VecDeque<Planned<'s>>,
     /// Workers inflating the blobs of `ahead`, once the consumer reads content.
     inflate_ahead: Option<Pool<ObjectId, Reserved>>,

@@ -202,14 +202,22 @@ fn entry_for<'s>(
     root: &Path,
     item: Result<walkdir::DirEntry, walkdir::Error>,
 ) -> crate::Result<Option<Entry<'s>>> {
-    let Some(Walked { walked, name }) = walked(root, item)? else {
-        return Ok(None);
-    };
-    let path = walked.path().to_path_buf();
-    let meta = walked
-        .metadata()
-        .map_err(|e| Error::read(&path, io::Error::from(e)))?;
-    Entry::from_disk(name, path, &meta)
+    match walked(root, item)? {
+        Some(walked) => walked.into_entry(),
+        None => Ok(None),
+    }
+}
+
+impl Walked {
+    /// The entry for the walked path, as the walk saw it (`lstat`; no file is opened).
+    pub(crate) fn into_entry<'s>(self) -> crate::Result<Option<Entry<'s>>> {
+        let path = self.walked.path().to_path_buf();
+        let meta = self
+            .walked
+            .metadata()
+            .map_err(|e| Error::read(&path, io::Error::from(e)))?;
+        Entry::from_disk(self.name, path, &meta)
+    }
 }
 
 impl<'s> Entry<'s> {

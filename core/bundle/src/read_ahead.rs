@@ -135,6 +135,8 @@ enum Ahead<'s> {
 pub(crate) struct WalkAhead<'s, W> {
     walk: W,
     root: PathBuf,
+    // Dropped before `read_ahead`, so that the workers it waits for find no ticket held and
+    // skip the jobs left in the queue.
     ahead: VecDeque<Ahead<'s>>,
     walk_done: bool,
     read_ahead: ReadAhead,
@@ -168,13 +170,7 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
                 ticket,
             });
         }
-        let path = entry.walked.path().to_path_buf();
-        let made = entry
-            .walked
-            .metadata()
-            .map_err(|e| Error::read(&path, io::Error::from(e)))
-            .and_then(|meta| Entry::from_disk(entry.name, path, &meta));
-        self.ready(made)
+        self.ready(entry.into_entry())
     }
 
     /// An entry made on this thread, its opener made to tell the read-ahead.
