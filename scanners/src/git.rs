@@ -448,7 +448,8 @@ impl<'s> Walk<'s> {
                             ticket,
                         }));
                     }
-                    return self.blob_entry(name, executable, entry.oid).map(Some);
+                    let entry = self.blob_entry(name, executable, entry.oid)?;
+                    return Ok(Some(Planned::Ready(entry)));
                 }
                 TreeEntryKind::Commit => unreachable!("handled above"),
             }
@@ -462,7 +463,7 @@ impl<'s> Walk<'s> {
         name: EntryName,
         executable: bool,
         id: ObjectId,
-    ) -> Result<Planned<'s>, Error> {
+    ) -> Result<Entry<'s>, Error> {
         self.reopen_if_due()?;
         let header = self
             .repo
@@ -478,8 +479,13 @@ impl<'s> Walk<'s> {
             Ok(Box::new(Cursor::new(data)))
         };
         let open = self.mark_reading(Box::new(open));
-        let entry = Entry::file(name, header.size(), executable, self.mtime, open);
-        Ok(Planned::Ready(entry))
+        Ok(Entry::file(
+            name,
+            header.size(),
+            executable,
+            self.mtime,
+            open,
+        ))
     }
 
     /// Opens the repository anew once enough has been read through this handle: see
@@ -526,10 +532,7 @@ impl<'s> Walk<'s> {
             Some(content)
         });
         let Some(content) = content else {
-            return match self.blob_entry(name, executable, id)? {
-                Planned::Ready(entry) => Ok(entry),
-                _ => unreachable!("blob_entry makes ready entries"),
-            };
+            return self.blob_entry(name, executable, id);
         };
         let size = content.as_ref().len() as u64;
         let open = self.mark_reading(Box::new(move || {

@@ -170,29 +170,14 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
                 ticket,
             });
         }
-        self.ready(entry.into_entry())
+        self.ready(entry.into_entry()).map(Ahead::Ready)
     }
 
-    /// An entry made on this thread, its opener made to tell the read-ahead.
-    fn ready(&self, made: crate::Result<Option<Entry<'s>>>) -> Option<Ahead<'s>> {
-        let entry = match made {
-            Ok(Some(entry)) => entry,
-            Ok(None) => return None,
-            Err(e) => return Some(Ahead::Ready(Err(e))),
-        };
-        let (name, kind, mtime, opener) = entry.into_parts();
-        let entry = match (kind, opener) {
-            (crate::EntryKind::File { size, executable }, Some(open)) => Entry::file(
-                name,
-                size,
-                executable,
-                mtime,
-                self.read_ahead.pool.opener(open),
-            ),
-            (crate::EntryKind::Symlink { target }, _) => Entry::symlink(name, target, mtime),
-            (crate::EntryKind::File { .. }, None) => unreachable!("a file entry has an opener"),
-        };
-        Some(Ahead::Ready(Ok(entry)))
+    /// An entry made on this thread, its opener (if any) made to tell the read-ahead.
+    fn ready(&self, made: crate::Result<Option<Entry<'s>>>) -> Option<crate::Result<Entry<'s>>> {
+        let pool = &self.read_ahead.pool;
+        made.map(|entry| entry.map(|entry| entry.wrap_opener(|open| Box::new(pool.opener(open)))))
+            .transpose()
     }
 
     /// The entry for a planned item: what the worker found, or, where it has not started, found
@@ -214,10 +199,7 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
             let made = fs::symlink_metadata(&path)
                 .map_err(|e| Error::read(&path, e))
                 .and_then(|meta| Entry::from_disk(name, path, &meta));
-            return match self.ready(made)? {
-                Ahead::Ready(entry) => Some(entry),
-                Ahead::Queued { .. } => unreachable!("ready() makes ready entries"),
-            };
+            return self.ready(made);
         };
         let (size, executable, mtime) = (found.size, found.executable, found.mtime);
         let open = move || match found.content {

@@ -88,6 +88,12 @@ impl<'s> Entry<'s> {
         self.mtime
     }
 
+    /// The entry with its opener (a file's) wrapped by `wrap`.
+    pub(crate) fn wrap_opener(mut self, wrap: impl FnOnce(Opener<'s>) -> Opener<'s>) -> Entry<'s> {
+        self.opener = self.opener.map(wrap);
+        self
+    }
+
     /// Splits the entry into its parts; the opener is `None` for symlinks.
     pub fn into_parts(self) -> (EntryName, EntryKind, u64, Option<Opener<'s>>) {
         (self.name, self.kind, self.mtime, self.opener)
