@@ -673,6 +673,50 @@ fn the_same_name_twice_from_one_plugin_is_refused() {
     assert_eq!(outstanding(&plugin.info().path), 0);
 }
 
+/// The broken fixture modes that misuse the `should_skip` context or lie about a message's
+/// length, each with what its error must say. On a host that trusted them, the first two made
+/// it dereference a dead or foreign stack frame and the third build a slice of `SIZE_MAX` bytes.
+fn misbehaving_plugins(dir: &Path) -> Vec<(PathBuf, String)> {
+    [
+        (
+            &["-DLATE_CALLBACK"][..],
+            "liblate.so",
+            "broke the scanner ABI: called should_skip outside scan_next".to_owned(),
+        ),
+        (
+            &["-DTHREAD_CALLBACK", "-pthread"][..],
+            "libthread.so",
+            "broke the scanner ABI: called should_skip from another thread".to_owned(),
+        ),
+        (
+            &["-DSCAN_FAILS", "-DHUGE_MESSAGE"][..],
+            "libmessage.so",
+            format!(
+                "cannot reach the artifact server{}... (cut at 4096 of the {} bytes the plugin \
+                 claims)",
+                "x".repeat(4096 - "cannot reach the artifact server".len()),
+                usize::MAX
+            ),
+        ),
+    ]
+    .into_iter()
+    .map(|(defines, file, expected)| (broken(dir, file, defines), expected))
+    .collect()
+}
+
+#[test]
+fn a_late_or_cross_thread_callback_or_a_lying_message_is_the_plugins_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    for (path, expected) in misbehaving_plugins(dir.path()) {
+        let plugin = Plugin::load(&path).unwrap();
+        let text = bundle_err(&plugin.scanner(project.path()));
+        assert_names_plugin(&text, &plugin);
+        assert!(text.contains(&expected), "{text}");
+        assert_eq!(outstanding(&path), 0, "{}", path.display());
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Discovery
 
@@ -1003,6 +1047,24 @@ fn cli_reports_bad_plugins_naming_their_path() {
         "{stderr}"
     );
     assert!(stderr.contains("the disk is on fire"), "{stderr}");
+}
+
+#[test]
+fn cli_fails_with_status_3_naming_a_plugin_that_misuses_its_callback_or_lies() {
+    let data = tempfile::tempdir().unwrap();
+    let project = manifest_project();
+    let dir = tempfile::tempdir().unwrap();
+    for (path, expected) in misbehaving_plugins(dir.path()) {
+        let output = cli(project.path(), None, data.path())
+            .arg(format!("--include-source={}", path.display()))
+            .args(["--output", "-", "p", "d"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
 }
 
 #[test]

@@ -19,9 +19,18 @@
  *   -DDUPLICATE              yields hello.txt twice
  *   -DBAD_STATUS             scan_next returns 7
  *   -DHUGE=N                 hello.txt is N bytes of 'x', served from no memory at all
+ *   -DHUGE_MESSAGE           error messages claim SIZE_MAX bytes in a 4096-byte buffer
+ *   -DLATE_CALLBACK          keeps the should_skip context of the first scan_next and calls it
+ *                            in the second
+ *   -DTHREAD_CALLBACK        the first scan_next calls should_skip from another thread
+ *                            (compile with -pthread)
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef THREAD_CALLBACK
+#include <pthread.h>
+#endif
 
 #include "spiro_scanner.h"
 
@@ -69,11 +78,21 @@ struct SpiroReader {
 
 static SpiroStatus fail(SpiroString *error_out, const char *message) {
     size_t len = strlen(message);
+#ifdef HUGE_MESSAGE
+    /* The host may read up to its cap (4096 bytes), which exist; the claimed length does not. */
+    uint8_t *copy = malloc(4096);
+    if (copy == NULL) return SPIRO_ERROR;
+    memset(copy, 'x', 4096);
+    memcpy(copy, message, len);
+    error_out->ptr = copy;
+    error_out->len = SIZE_MAX;
+#else
     uint8_t *copy = malloc(len);
     if (copy == NULL) return SPIRO_ERROR;
     memcpy(copy, message, len);
     error_out->ptr = copy;
     error_out->len = len;
+#endif
     outstanding++;
     return SPIRO_ERROR;
 }
@@ -102,6 +121,24 @@ static SpiroStatus scan_start(const uint8_t *root, size_t root_len, SpiroShouldS
 #endif
 }
 
+#ifdef THREAD_CALLBACK
+struct callback_call {
+    SpiroShouldSkip should_skip;
+    void *skip_ctx;
+};
+
+static void *call_back_from_thread(void *arg) {
+    struct callback_call *call = arg;
+    call->should_skip(call->skip_ctx, (const uint8_t *)"hello.txt", 9, false);
+    return NULL;
+}
+#endif
+
+#ifdef LATE_CALLBACK
+static SpiroShouldSkip kept_should_skip;
+static void *kept_skip_ctx;
+#endif
+
 static SpiroStatus scan_next(SpiroScan *scan, SpiroShouldSkip should_skip, void *skip_ctx,
                              SpiroEntry *entry_out, SpiroString *error_out) {
     (void)error_out;
@@ -109,6 +146,24 @@ static SpiroStatus scan_next(SpiroScan *scan, SpiroShouldSkip should_skip, void 
     return 7;
 #endif
     int n = scan->next++;
+#ifdef LATE_CALLBACK
+    if (n == 0) {
+        kept_should_skip = should_skip;
+        kept_skip_ctx = skip_ctx;
+    } else if (n == 1) {
+        kept_should_skip(kept_skip_ctx, (const uint8_t *)"link", 4, false);
+    }
+#endif
+#ifdef THREAD_CALLBACK
+    if (n == 0) {
+        struct callback_call call = {should_skip, skip_ctx};
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, call_back_from_thread, &call) != 0) {
+            return fail(error_out, "cannot start a thread");
+        }
+        pthread_join(thread, NULL);
+    }
+#endif
 #ifdef NEXT_FAILS
     if (n == 1) return fail(error_out, "the listing broke off");
 #endif

@@ -23,10 +23,15 @@ use spiro_plugin_abi::{
 use spiro_plugin_abi::convert::{bytes_path, lent, path_bytes};
 
 use crate::Plugin;
+use crate::callback::{self, ScanCallbacks};
 
 /// The longest error message kept from a plugin; the rest is cut, so a runaway plugin cannot
 /// flood the terminal.
 const MAX_MESSAGE: usize = 4096;
+
+/// The longest entry name or symlink target accepted from a plugin: a longer one is garbage,
+/// and reading all of what a broken plugin claims could fault.
+const MAX_NAME: usize = 64 * 1024;
 
 /// A [`Scanner`] backed by a plugin, scanning one root directory. See [`Plugin::scanner`].
 #[derive(Clone, Debug)]
@@ -60,20 +65,24 @@ impl Scanner for PluginScanner {
         let vt = *self.plugin.vtable();
         let root = path_bytes(&self.root);
         let mut skip = SkipCtx::new(should_skip);
+        let callbacks = ScanCallbacks::new();
         let mut raw: *mut SpiroScan = std::ptr::null_mut();
         let mut error = SpiroString::EMPTY;
-        // SAFETY: a version-1 `scan_start` of a validated descriptor; `root`, the callback
-        // context and the out-parameters live across the call and are not kept by the plugin.
+        let call = callbacks.call(skip.as_ctx());
+        // SAFETY: a version-1 `scan_start` of a validated descriptor; `root` and the
+        // out-parameters live across the call; the callback context is a token the trampoline
+        // checks (see `callback`), so whatever the plugin does with it is defined.
         let status = unsafe {
             (vt.scan_start)(
                 root.as_ptr(),
                 root.len(),
                 skip_trampoline,
-                skip.as_ctx(),
+                call.token(),
                 &mut raw,
                 &mut error,
             )
         };
+        drop(call);
         let message = take_message(&self.plugin, error);
         let handle = (status == SPIRO_OK && !raw.is_null()).then(|| {
             Rc::new(ScanHandle {
@@ -82,6 +91,9 @@ impl Scanner for PluginScanner {
             })
         });
         skip.rethrow();
+        if let Some(misuse) = callbacks.take_misuse() {
+            return Err(abi_error(&self.plugin, &misuse.to_string()));
+        }
         let handle = match (status, handle) {
             (SPIRO_OK, Some(handle)) => handle,
             (SPIRO_OK, None) => return Err(abi_error(&self.plugin, "scan_start gave no scan")),
@@ -101,6 +113,7 @@ impl Scanner for PluginScanner {
         };
         Ok(Box::new(PluginEntries {
             handle,
+            callbacks,
             should_skip,
             done: false,
             seen: HashSet::new(),
@@ -130,6 +143,8 @@ impl Drop for ScanHandle {
 
 struct PluginEntries<'s> {
     handle: Rc<ScanHandle>,
+    /// Checks the `should_skip` contexts this scan's calls pass.
+    callbacks: ScanCallbacks,
     should_skip: &'s ShouldSkip<'s>,
     done: bool,
     /// Names yielded so far, so a plugin that yields one twice is caught here and named with
@@ -160,21 +175,26 @@ impl<'s> PluginEntries<'s> {
         let mut skip = SkipCtx::new(self.should_skip);
         let mut raw = SpiroEntry::ZEROED;
         let mut error = SpiroString::EMPTY;
-        // SAFETY: a live scan of this plugin; the entry, error and callback context live across
-        // the call.
+        let call = self.callbacks.call(skip.as_ctx());
+        // SAFETY: a live scan of this plugin; the entry and error live across the call; the
+        // callback context is a token the trampoline checks (see `callback`).
         let status = unsafe {
             (vt.scan_next)(
                 self.handle.raw,
                 skip_trampoline,
-                skip.as_ctx(),
+                call.token(),
                 &mut raw,
                 &mut error,
             )
         };
+        drop(call);
         let message = take_message(plugin, error);
-        // Copy what the plugin lent before anything else can call it again.
-        // SAFETY: on SPIRO_OK the entry's strings are lent until the next call on this scan.
-        let copied = (status == SPIRO_OK).then(|| unsafe {
+        // Copy what the plugin lent before anything else can call it again; a length past the
+        // cap is refused below without reading anything.
+        let too_long = raw.name_len.max(raw.target_len) > MAX_NAME;
+        // SAFETY: on SPIRO_OK the entry's strings are lent until the next call on this scan,
+        // and neither is longer than the cap.
+        let copied = (status == SPIRO_OK && !too_long).then(|| unsafe {
             (
                 lent(raw.name, raw.name_len).to_vec(),
                 lent(raw.target, raw.target_len).to_vec(),
@@ -182,8 +202,25 @@ impl<'s> PluginEntries<'s> {
         });
         skip.rethrow();
         let label = plugin.label();
+        let refuse = |what: &str| {
+            if status == SPIRO_OK && raw.kind == SPIRO_KIND_FILE {
+                // SAFETY: a file entry of this live scan, neither opened nor released.
+                unsafe { (vt.entry_release)(self.handle.raw, raw.id) };
+            }
+            Some(Err(abi_error(plugin, what)))
+        };
+        if let Some(misuse) = self.callbacks.take_misuse() {
+            return refuse(&misuse.to_string());
+        }
         let (name, target) = match (status, copied) {
             (SPIRO_OK, Some(copied)) => copied,
+            (SPIRO_OK, None) => {
+                return refuse(&format!(
+                    "yielded an entry whose name or target claims {} bytes (at most {MAX_NAME} \
+                     allowed)",
+                    raw.name_len.max(raw.target_len)
+                ));
+            }
             (SPIRO_END, _) => return None,
             (SPIRO_ERROR, _) => {
                 let message = message.as_deref().unwrap_or("(no message)");
@@ -413,8 +450,14 @@ unsafe extern "C" fn skip_trampoline(
     path_len: usize,
     is_dir: bool,
 ) -> bool {
-    // SAFETY: `ctx` is the `SkipCtx` this host passed for the call now running (the plugin may
-    // call back only during it).
+    // A late, cross-thread or made-up context is refused (and fails the scan); `ctx` itself is
+    // a token and never dereferenced.
+    let Some(ctx) = callback::resolve(ctx) else {
+        return true;
+    };
+    // SAFETY: `resolve` gives only the address of the `SkipCtx` of a call to the plugin running
+    // on this thread now; that call's frame, which holds it, is below this one on the stack,
+    // and the host does not touch it during the call.
     let ctx = unsafe { &mut *ctx.cast::<SkipCtx<'_>>() };
     if ctx.panic.is_some() {
         return true;
@@ -442,12 +485,17 @@ fn take_message(plugin: &Plugin, error: SpiroString) -> Option<String> {
     if error.ptr.is_null() {
         return None;
     }
-    // SAFETY: the plugin handed over `len` bytes at `ptr`, valid until `string_free`.
-    let bytes = unsafe { lent(error.ptr, error.len) };
-    let cut = &bytes[..bytes.len().min(MAX_MESSAGE)];
+    // Only the first `MAX_MESSAGE` bytes are read: the claimed length may be a lie.
+    let kept = error.len.min(MAX_MESSAGE);
+    // SAFETY: the plugin handed over `len` bytes at `ptr`, valid until `string_free`; `kept`
+    // is no more than that.
+    let cut = unsafe { lent(error.ptr, kept) };
     let mut message = String::from_utf8_lossy(cut).into_owned();
-    if cut.len() < bytes.len() {
-        message.push_str("...");
+    if kept < error.len {
+        message.push_str(&format!(
+            "... (cut at {MAX_MESSAGE} of the {} bytes the plugin claims)",
+            error.len
+        ));
     }
     // SAFETY: handed over by this plugin, released once.
     unsafe { (plugin.vtable().string_free)(error.ptr, error.len) };
