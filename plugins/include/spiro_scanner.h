@@ -33,6 +33,11 @@
  *    are passed again to every call that may use them, and the plugin must not keep them. The
  *    name and target of an entry returned by scan_next are lent by the plugin until its next
  *    call on the same scan (or scan_free); the host copies them at once.
+ *    The host checks the callback's use (see SpiroShouldSkip): a call with a context kept from
+ *    an earlier call, from another thread, or with a context it never passed is refused and
+ *    fails the scan. It does not check much else: a plugin runs in the host's process with the
+ *    user's rights, so it is trusted code, and the checks are there to turn its mistakes into
+ *    error messages, not to contain a plugin that means harm.
  * 4. Errors. A fallible function returns SPIRO_ERROR and, if it can, stores a message in
  *    *error_out (which the host set to {NULL, 0} before the call). The host reports it as this
  *    plugin's error, naming the plugin's path. Nothing may unwind across the boundary: a C++
@@ -75,7 +80,9 @@ typedef int32_t SpiroStatus;
 typedef struct SpiroScan SpiroScan;
 typedef struct SpiroReader SpiroReader;
 
-/* A byte string allocated by the plugin and released by the host with string_free. */
+/* A byte string allocated by the plugin and released by the host with string_free. The host
+ * reads at most 4096 bytes of an error message and says it cut the rest; it refuses an entry
+ * whose name or target claims more than 65536 bytes without reading it. */
 typedef struct SpiroString {
     uint8_t *ptr;
     size_t len;
@@ -87,6 +94,13 @@ typedef struct SpiroString {
  * it enters it (is_dir = true; if skipped, nothing below it may be read) and about every entry
  * before it yields it (is_dir = false). `path` is lent for the duration of the callback only.
  * The callback never fails and never unwinds into the plugin.
+ *
+ * `ctx` is an opaque token, not a pointer: pass it back unchanged, never dereference it. It is
+ * valid only during the scan_start or scan_next call that passed it, and only on the thread
+ * that made that call (the plugin may not hand it to a thread of its own, even one it joins
+ * before returning). A callback with a context that is not valid there and then is refused: it
+ * returns true (leave the path out) without looking at `path`, and the host fails the scan with
+ * an error naming the plugin ("called should_skip outside scan_next" / "from another thread").
  */
 typedef bool (*SpiroShouldSkip)(void *ctx, const uint8_t *path, size_t path_len, bool is_dir);
 

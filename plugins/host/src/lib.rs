@@ -35,6 +35,7 @@
 //! platform's reason.
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod callback;
 mod discover;

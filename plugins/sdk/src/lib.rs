@@ -55,6 +55,7 @@
 //!   `panic = "abort"` a panic ends the host process.
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::path::Path;
 
