@@ -674,8 +674,9 @@ fn the_same_name_twice_from_one_plugin_is_refused() {
 }
 
 /// The broken fixture modes that misuse the `should_skip` context or lie about a message's
-/// length, each with what its error must say. On a host that trusted them, the first two made
-/// it dereference a dead or foreign stack frame and the third build a slice of `SIZE_MAX` bytes.
+/// length, each with what its error must say. On a host that trusted them, the first three made
+/// it dereference a dead, foreign or made-up pointer and the last build a slice of `SIZE_MAX`
+/// bytes.
 fn misbehaving_plugins(dir: &Path) -> Vec<(PathBuf, String)> {
     [
         (
@@ -687,6 +688,12 @@ fn misbehaving_plugins(dir: &Path) -> Vec<(PathBuf, String)> {
             &["-DTHREAD_CALLBACK", "-pthread"][..],
             "libthread.so",
             "broke the scanner ABI: called should_skip from another thread".to_owned(),
+        ),
+        (
+            &["-DFORGED_CALLBACK"][..],
+            "libforged.so",
+            "broke the scanner ABI: called should_skip with a context the host never passed"
+                .to_owned(),
         ),
         (
             &["-DSCAN_FAILS", "-DHUGE_MESSAGE"][..],

@@ -24,6 +24,7 @@
  *                            in the second
  *   -DTHREAD_CALLBACK        the first scan_next calls should_skip from another thread
  *                            (compile with -pthread)
+ *   -DFORGED_CALLBACK        the first scan_next calls should_skip with a made-up context
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -153,6 +154,9 @@ static SpiroStatus scan_next(SpiroScan *scan, SpiroShouldSkip should_skip, void 
     } else if (n == 1) {
         kept_should_skip(kept_skip_ctx, (const uint8_t *)"link", 4, false);
     }
+#endif
+#ifdef FORGED_CALLBACK
+    if (n == 0) should_skip((void *)(uintptr_t)0x5eed, (const uint8_t *)"hello.txt", 9, false);
 #endif
 #ifdef THREAD_CALLBACK
     if (n == 0) {
