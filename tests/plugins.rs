@@ -675,7 +675,7 @@ fn the_same_name_twice_from_one_plugin_is_refused() {
 
 /// The broken fixture modes that misuse the `should_skip` context or lie about a message's
 /// length, each with what its error must say. On a host that trusted them, the first three made
-/// it dereference a dead, foreign or made-up pointer and the last build a slice of `SIZE_MAX`
+/// it dereference a dead, foreign or made-up pointer and the last two build slices of `SIZE_MAX`
 /// bytes.
 fn misbehaving_plugins(dir: &Path) -> Vec<(PathBuf, String)> {
     [
@@ -694,6 +694,15 @@ fn misbehaving_plugins(dir: &Path) -> Vec<(PathBuf, String)> {
             "libforged.so",
             "broke the scanner ABI: called should_skip with a context the host never passed"
                 .to_owned(),
+        ),
+        (
+            &["-DHUGE_NAME"][..],
+            "libname.so",
+            format!(
+                "broke the scanner ABI: yielded an entry whose name or target claims {} bytes \
+                 (at most 65536 allowed)",
+                usize::MAX
+            ),
         ),
         (
             &["-DSCAN_FAILS", "-DHUGE_MESSAGE"][..],

@@ -25,6 +25,7 @@
  *   -DTHREAD_CALLBACK        the first scan_next calls should_skip from another thread
  *                            (compile with -pthread)
  *   -DFORGED_CALLBACK        the first scan_next calls should_skip with a made-up context
+ *   -DHUGE_NAME              hello.txt's name claims SIZE_MAX bytes
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -187,6 +188,9 @@ static SpiroStatus scan_next(SpiroScan *scan, SpiroShouldSkip should_skip, void 
         entry_out->id = 1;
         entry_out->name = (const uint8_t *)name;
         entry_out->name_len = sizeof name - 1;
+#ifdef HUGE_NAME
+        entry_out->name_len = SIZE_MAX;
+#endif
         entry_out->kind = SPIRO_KIND_FILE;
         entry_out->mode = 0755;
         entry_out->size = ANNOUNCED_SIZE;
