@@ -35,9 +35,9 @@
  *    call on the same scan (or scan_free); the host copies them at once.
  *    The host checks the callback's use (see SpiroShouldSkip): a call with a context kept from
  *    an earlier call, from another thread, or with a context it never passed is refused and
- *    fails the scan. It does not check much else: a plugin runs in the host's process with the
- *    user's rights, so it is trusted code, and the checks are there to turn its mistakes into
- *    error messages, not to contain a plugin that means harm.
+ *    fails the scan. These checks, like those of names and sizes, turn a plugin's mistakes into
+ *    error messages; they do not contain a plugin that means harm: it runs in the host's
+ *    process with the user's rights, so it is trusted code.
  * 4. Errors. A fallible function returns SPIRO_ERROR and, if it can, stores a message in
  *    *error_out (which the host set to {NULL, 0} before the call). The host reports it as this
  *    plugin's error, naming the plugin's path. Nothing may unwind across the boundary: a C++
