@@ -133,15 +133,13 @@ impl Client {
             }
             Tls::Insecure => builder = builder.tls_danger_accept_invalid_certs(true),
         }
-        let http = builder
-            .build()
-            .map_err(|e| Error::Setup(Box::new(e.without_url())))?;
+        let http = builder.build().map_err(|e| Error::Setup(e.without_url()))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("spiro-client")
             .enable_all()
             .build()
-            .map_err(|e| Error::Setup(Box::new(e)))?;
+            .map_err(Error::Runtime)?;
         Ok(Client {
             url,
             shown_url,
@@ -223,7 +221,7 @@ impl Client {
         let bundle = bundle
             .file_name("bundle")
             .mime_str("application/x-tar")
-            .map_err(|e| Error::Setup(Box::new(e.without_url())))?;
+            .map_err(|_| Error::Internal("`application/x-tar` did not parse as a MIME type"))?;
         let mut form = reqwest::multipart::Form::new()
             .text("project", deploy.project.clone())
             .text("deployment", deploy.deployment.clone());

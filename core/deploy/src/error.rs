@@ -163,9 +163,12 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// The HTTP client could not be set up.
+    /// The HTTP client could not be set up (its TLS backend, most likely).
     #[error("cannot set up the HTTP client")]
-    Setup(#[source] Cause),
+    Setup(#[source] reqwest::Error),
+    /// The client's runtime thread could not be started.
+    #[error("cannot start the deploy client's runtime")]
+    Runtime(#[source] std::io::Error),
     /// The task sending the upload request failed (it panicked or was cancelled).
     #[error("the upload's request task failed")]
     Task(#[source] tokio::task::JoinError),
