@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, HeaderValue};
 use reqwest::{StatusCode, Url};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
@@ -108,27 +106,8 @@ impl Client {
         match &options.tls {
             Tls::System => {}
             Tls::Trust(path) => {
-                let pem = std::fs::read(path).map_err(|source| Error::CertFile {
-                    path: path.clone(),
-                    source,
-                })?;
-                let certs = CertificateDer::pem_slice_iter(&pem)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| Error::BadCertFile {
-                        path: path.clone(),
-                        source: Some(Box::new(e)),
-                    })?;
-                if certs.is_empty() {
-                    return Err(Error::BadCertFile {
-                        path: path.clone(),
-                        source: None,
-                    });
-                }
                 // The file's certificates are trusted as roots and pinned (see `tls.rs`).
-                let config = crate::tls::trust_config(certs).map_err(|e| Error::BadCertFile {
-                    path: path.clone(),
-                    source: Some(e),
-                })?;
+                let config = crate::tls::trust_file(path)?;
                 builder = builder.tls_backend_preconfigured(config);
             }
             Tls::Insecure => builder = builder.tls_danger_accept_invalid_certs(true),
