@@ -7,14 +7,13 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use spiro_client::macaroon::encode_v1;
 use spiro_client::{Client, Deploy, Error, Event, MinionResult, Options, Tls, Token, UploadError};
 use spiro_tests::server::*;
 use spiro_tests::*;
 
 /// A token whose text is distinctive enough to grep for in any output.
 fn token_with(caveat: &str) -> String {
-    encode_v1("spirofs-test", "SECRET-identifier-do-not-print", &[caveat])
+    issue_token("spirofs-test", "SECRET-identifier-do-not-print", &[caveat])
 }
 
 fn token_for(projects: &[&str], lifetime: i64) -> String {

@@ -35,11 +35,14 @@ impl From<Exit> for ExitCode {
 }
 
 /// A failure the user can act on: the error (with its chain of causes), an optional hint
-/// saying what to do, and the exit status it maps to.
+/// saying what to do, the warnings that go before it, and the exit status it maps to.
 pub struct CliError {
     pub exit: Exit,
     pub error: Box<dyn StdError + Send + Sync>,
     pub hint: Option<String>,
+    /// Shown as `warning: …` lines before the error: what else the user must know (a 403
+    /// that may have deployed anyway).
+    pub warnings: Vec<String>,
 }
 
 impl CliError {
@@ -48,6 +51,7 @@ impl CliError {
             exit,
             error: error.into(),
             hint: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -60,37 +64,62 @@ impl CliError {
         self
     }
 
+    /// Adds a warning to show before the error.
+    pub fn warning(mut self, warning: impl Into<String>) -> CliError {
+        self.warnings.push(warning.into());
+        self
+    }
+
     /// Whether the failure was a write to a pipe whose reader had gone away.
     pub fn is_broken_pipe(&self) -> bool {
-        let mut cause: Option<&(dyn StdError + 'static)> = Some(self.error.as_ref());
-        while let Some(error) = cause {
-            if let Some(io) = error.downcast_ref::<std::io::Error>() {
-                return io.kind() == std::io::ErrorKind::BrokenPipe;
-            }
-            cause = error.source();
-        }
-        false
+        chain(self.error.as_ref())
+            .find_map(|error| error.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     }
 
     /// `error: …`, one `caused by: …` line per cause, then `help: …`.
     pub fn render(&self) -> String {
-        let mut out = format!("error: {}\n", self.error);
-        let mut source = self.error.source();
-        let mut previous = self.error.to_string();
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            // Some errors repeat their source's message in their own; say each thing once.
-            if !previous.contains(&text) {
-                out.push_str(&format!("caused by: {text}\n"));
-            }
-            previous = text;
-            source = cause.source();
-        }
-        if let Some(hint) = &self.hint {
-            out.push_str(&format!("help: {hint}\n"));
-        }
+        let mut out = String::new();
+        self.write_to(&mut out)
+            .expect("formatting into a String cannot fail");
         out
     }
+
+    fn write_to(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        writeln!(out, "error: {}", self.error)?;
+        let mut previous = self.error.to_string();
+        for cause in chain(self.error.as_ref()).skip(1) {
+            let text = cause.to_string();
+            // Some errors repeat their source's message in their own (an `io::Error` shows
+            // the error it wraps); say each thing once.
+            if !previous.contains(&text) {
+                writeln!(out, "caused by: {text}")?;
+            }
+            previous = text;
+        }
+        if let Some(hint) = &self.hint {
+            writeln!(out, "help: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `error` and its causes, outermost first, including the errors that `io::Error`s wrap
+/// (whose `source()` skips them, going on to the wrapped error's source).
+// TODO(merge): use spiro_scanner::error_chain
+fn chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&current: &&'a (dyn StdError + 'static)| {
+        match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            // The wrapped error's source is the `io::Error`'s, so the walk goes on from it.
+            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
+            None => current.source(),
+        }
+    })
 }
 
 impl fmt::Debug for CliError {

@@ -9,8 +9,11 @@ const ERROR: Style = AnsiColor::Red.on_default().bold();
 const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 const HELP: Style = AnsiColor::Cyan.on_default().bold();
 
-/// Prints `error: …`, its causes and its hint.
+/// Prints the error's warnings, then `error: …`, its causes and its hint.
 pub fn error(err: &CliError) {
+    for message in &err.warnings {
+        warning(message);
+    }
     for line in err.render().lines() {
         let (label, style) = if let Some(rest) = line.strip_prefix("error:") {
             (("error:", rest), ERROR)

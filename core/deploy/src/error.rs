@@ -163,9 +163,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// The HTTP client could not be set up.
+    /// The HTTP client could not be set up (its TLS backend, most likely).
     #[error("cannot set up the HTTP client")]
-    Setup(#[source] Cause),
+    Setup(#[source] reqwest::Error),
+    /// The client's runtime thread could not be started.
+    #[error("cannot start the deploy client's runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The task sending the upload request failed (it panicked or was cancelled).
+    #[error("the upload's request task failed")]
+    Task(#[source] tokio::task::JoinError),
+    /// A bug in this client: a state its own code should have made impossible.
+    #[error("internal error in the deploy client: {0}")]
+    Internal(&'static str),
 }
 
 impl Error {
@@ -176,33 +185,36 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Whether the bundle may have been deployed although the deploy failed: SpiroFS 0.3
+    /// goes on with the deploy (and the highstate) after answering 403 (see PROTOCOL.md).
+    pub fn may_have_deployed(&self) -> bool {
+        self.status() == Some(403)
+    }
+
+    /// Whether this is, most likely, SpiroFS refusing a body over
+    /// [`PLAIN_HTTP_BODY_LIMIT`](crate::PLAIN_HTTP_BODY_LIMIT) over plain `http://`: it resets
+    /// the connection with no answer, so the reset upload is all there is to go on.
+    pub fn plain_http_limit_reset(&self) -> bool {
+        matches!(
+            self,
+            Error::UploadReset {
+                plain_http: true,
+                ..
+            }
+        )
+    }
 }
 
 /// What [`Client::upload`](crate::Client::upload) returns when it fails: either the bundle
 /// producer's own error, or the client's.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum UploadError<E> {
     /// The producer failed (the upload was aborted, so the server deploys nothing).
-    Bundle(E),
+    #[error("the bundle could not be built: {0}")]
+    Bundle(#[source] E),
     /// The client failed; when the producer failed because the server had already answered
     /// (a 401 that closed the connection), this is the server's answer.
+    #[error(transparent)]
     Deploy(Error),
-}
-
-impl<E: std::fmt::Display> std::fmt::Display for UploadError<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UploadError::Bundle(e) => write!(f, "the bundle could not be built: {e}"),
-            UploadError::Deploy(e) => e.fmt(f),
-        }
-    }
-}
-
-impl<E: StdError + 'static> StdError for UploadError<E> {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            UploadError::Bundle(e) => Some(e),
-            UploadError::Deploy(e) => e.source(),
-        }
-    }
 }

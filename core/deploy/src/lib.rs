@@ -14,25 +14,33 @@
 //! The library never prints, and the [`Token`] never appears in any `Debug`, `Display` or
 //! error.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+mod classify;
 mod client;
 mod error;
+mod error_page;
 mod event;
-pub mod macaroon;
+mod events;
+mod macaroon;
 mod names;
+mod options;
+mod redact;
 pub mod sse;
 mod tls;
 mod token;
+mod upload;
 
-pub use client::{
-    CHUNK, Client, Deploy, Events, Options, Tls, Upload, html_text, redact_url, upload,
-};
+pub use client::{Client, Deploy, PLAIN_HTTP_BODY_LIMIT, upload};
 pub use error::{Cause, Error, UploadError};
 pub use event::{
     Event, HighstateStart, HighstateUpdate, MinionResult, Ret, Returned, State, StateResult,
     Status, Summary,
 };
+pub use events::Events;
 pub use macaroon::{CaveatProblem, Caveats, MacaroonError, unix_now};
 pub use names::{NameError, validate_deployment, validate_project};
+pub use options::{Options, Tls};
 pub use token::Token;
+pub use upload::Upload;

@@ -5,12 +5,11 @@
 //! caveat (`cid`) is JSON: `{"not_before": …, "not_after": …, "project_allow": […]}`. Reading it
 //! lets the client say "this token expired yesterday" before uploading a gigabyte.
 
-use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::{DecodePaddingMode, general_purpose};
 use serde::Deserialize;
 
 use crate::Token;
@@ -29,21 +28,18 @@ pub struct Caveats {
 }
 
 /// Why the caveats could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the token is not a SpiroFS macaroon: {0}")]
 pub struct MacaroonError(String);
 
-impl fmt::Display for MacaroonError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the token is not a SpiroFS macaroon: {}", self.0)
-    }
-}
-
-impl std::error::Error for MacaroonError {}
-
 /// What the caveats say about a deploy, if it will be refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CaveatProblem {
     /// `not_after` is in the past.
+    #[error(
+        "the token expired {} ago (at Unix time {not_after})",
+        human_duration(now.saturating_sub(*not_after))
+    )]
     Expired {
         /// When it expired (Unix time).
         not_after: i64,
@@ -51,6 +47,10 @@ pub enum CaveatProblem {
         now: i64,
     },
     /// `not_before` is in the future.
+    #[error(
+        "the token is not valid for another {} (from Unix time {not_before})",
+        human_duration(not_before.saturating_sub(*now))
+    )]
     NotYetValid {
         /// When it becomes valid (Unix time).
         not_before: i64,
@@ -58,6 +58,10 @@ pub enum CaveatProblem {
         now: i64,
     },
     /// `project_allow` does not list the project.
+    #[error(
+        "the token does not cover the project {project:?} ({})",
+        covered(allowed)
+    )]
     ProjectNotAllowed {
         /// The project asked for.
         project: String,
@@ -66,33 +70,15 @@ pub enum CaveatProblem {
     },
 }
 
-impl fmt::Display for CaveatProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CaveatProblem::Expired { not_after, now } => write!(
-                f,
-                "the token expired {} ago (at Unix time {not_after})",
-                human_duration(now.saturating_sub(*not_after))
-            ),
-            CaveatProblem::NotYetValid { not_before, now } => write!(
-                f,
-                "the token is not valid for another {} (from Unix time {not_before})",
-                human_duration(not_before.saturating_sub(*now))
-            ),
-            CaveatProblem::ProjectNotAllowed { project, allowed } => {
-                write!(f, "the token does not cover the project {project:?}")?;
-                if allowed.is_empty() {
-                    write!(f, " (it covers no project)")
-                } else {
-                    let list: Vec<String> = allowed.iter().map(|p| format!("{p:?}")).collect();
-                    write!(f, " (it covers {})", list.join(", "))
-                }
-            }
-        }
+/// `it covers "a", "b"`, or `it covers no project`.
+fn covered(allowed: &[String]) -> String {
+    if allowed.is_empty() {
+        "it covers no project".to_owned()
+    } else {
+        let list: Vec<String> = allowed.iter().map(|p| format!("{p:?}")).collect();
+        format!("it covers {}", list.join(", "))
     }
 }
-
-impl std::error::Error for CaveatProblem {}
 
 fn human_duration(seconds: i64) -> String {
     let s = seconds.max(0);
@@ -122,9 +108,12 @@ impl Caveats {
     ///
     /// ```
     /// use spiro_client::{Caveats, Token};
-    /// // A macaroon whose caveat allows the project "web" until 2001-09-09.
-    /// let token = Token::new(spiro_client::macaroon::encode_v1(
-    ///     "spirofs", "id", &[r#"{"not_before": 0, "not_after": 1000000000, "project_allow": ["web"]}"#],
+    /// // A macaroon whose caveat allows the project "web" until 2001-09-09:
+    /// // {"not_before": 0, "not_after": 1000000000, "project_allow": ["web"]}
+    /// let token = Token::new(concat!(
+    ///     "MDAxNWxvY2F0aW9uIHNwaXJvZnMKMDAxMmlkZW50aWZpZXIgaWQKMDA0ZGNpZCB7Im5vdF9iZWZvcmUiOiAw",
+    ///     "LCAibm90X2FmdGVyIjogMTAwMDAwMDAwMCwgInByb2plY3RfYWxsb3ciOiBbIndlYiJdfQowMDJmc2lnbmF0",
+    ///     "dXJlIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACg==",
     /// ));
     /// let caveats = Caveats::read(&token).unwrap();
     /// assert_eq!(caveats.project_allow.as_deref(), Some(&["web".to_string()][..]));
@@ -231,8 +220,9 @@ pub fn unix_now() -> i64 {
 }
 
 /// Serialises a version-1 macaroon the way SpiroFS does (URL-safe base64, with a dummy
-/// all-zero signature). For tests and examples: a token made here is never valid on a server.
-pub fn encode_v1(location: &str, identifier: &str, caveats: &[&str]) -> String {
+/// all-zero signature), for the tests: a token made here is never valid on a server.
+#[cfg(test)]
+fn encode_v1(location: &str, identifier: &str, caveats: &[&str]) -> String {
     fn packet(out: &mut Vec<u8>, key: &str, value: &[u8]) {
         let len = 4 + key.len() + 1 + value.len() + 1;
         out.extend_from_slice(format!("{len:04x}").as_bytes());
@@ -248,7 +238,7 @@ pub fn encode_v1(location: &str, identifier: &str, caveats: &[&str]) -> String {
         packet(&mut out, "cid", caveat.as_bytes());
     }
     packet(&mut out, "signature", &[0u8; 32]);
-    general_purpose::URL_SAFE.encode(out)
+    base64::engine::general_purpose::URL_SAFE.encode(out)
 }
 
 #[cfg(test)]

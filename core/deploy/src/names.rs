@@ -4,10 +4,9 @@
 //! (`project=..` lands outside the SpiroFS folder), so the client refuses such names before
 //! anything is sent.
 
-use std::fmt;
-
 /// Why a project or deployment name was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the {what} name {name:?} is refused: {reason}")]
 pub struct NameError {
     /// `project` or `deployment`.
     pub what: &'static str,
@@ -16,18 +15,6 @@ pub struct NameError {
     /// Why, in words.
     pub reason: &'static str,
 }
-
-impl fmt::Display for NameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the {} name {:?} is refused: {}",
-            self.what, self.name, self.reason
-        )
-    }
-}
-
-impl std::error::Error for NameError {}
 
 fn check(what: &'static str, name: &str, allow_slash: bool) -> Result<(), NameError> {
     let refuse = |reason| {

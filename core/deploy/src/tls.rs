@@ -7,23 +7,44 @@
 //! file's is trusted whatever signed it. Everything else goes to the webpki verifier, so a
 //! CA file (with intermediates sent by the server) works as before.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::error::Cause;
+use crate::error::{Cause, Error};
+
+/// The rustls client configuration that trusts the PEM certificates in `path`, as roots and
+/// pinned: [`Error::CertFile`] if it cannot be read, [`Error::BadCertFile`] if it holds no
+/// usable certificate.
+pub(crate) fn trust_file(path: &Path) -> Result<rustls::ClientConfig, Error> {
+    let bad = |source: Option<Cause>| Error::BadCertFile {
+        path: path.to_owned(),
+        source,
+    };
+    let pem = std::fs::read(path).map_err(|source| Error::CertFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(Some(Box::new(e))))?;
+    if certs.is_empty() {
+        return Err(bad(None));
+    }
+    trust_config(certs).map_err(|e| bad(Some(e)))
+}
 
 /// The rustls client configuration for `Tls::Trust`, built as reqwest builds its own (same
 /// crypto provider, TLS 1.2 and 1.3, SNI on, ALPN `http/1.1` since the client is HTTP/1 only)
 /// but with [`PinnedOrWebPki`] as the verifier. `certs` must not be empty.
-pub(crate) fn trust_config(
-    certs: Vec<CertificateDer<'static>>,
-) -> Result<rustls::ClientConfig, Cause> {
+fn trust_config(certs: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfig, Cause> {
     // The provider reqwest would use: an installed process default, else aws-lc-rs.
     let provider = CryptoProvider::get_default()
         .cloned()

@@ -1,0 +1,67 @@
+//! Connecting: the client options from the flags, and everything checked before a byte of
+//! the bundle is built (`--check` stops there).
+
+use std::time::Duration;
+
+use spiro_client::{Client, Options, Tls};
+
+use super::client_error::client_error;
+use super::names::validate_names;
+use super::token::{check_caveats, token};
+use crate::args::Args;
+use crate::error::{CliError, Exit};
+use crate::output;
+
+/// Everything that can be checked before a byte of the bundle is built, in order: the names,
+/// the token's caveats, the connection options (URL, TLS file, timeout), and the token with
+/// the server (`GET /`). So a usage error exits 2 and a refused token 5 without a scan.
+pub fn connect(args: &Args) -> Result<Client, CliError> {
+    validate_names(args)?;
+    check_caveats(args, args.project.as_deref())?;
+    let client = client(args)?;
+    client.check().map_err(|e| client_error(e, args))?;
+    Ok(client)
+}
+
+/// `--check`: reads the token's caveats, then verifies the token with `GET /`.
+pub fn check(args: &Args) -> Result<Exit, CliError> {
+    let client = connect(args)?;
+    let covered = match &args.project {
+        Some(project) => format!(" (its caveats cover the project {project:?})"),
+        None => String::new(),
+    };
+    output::status(&format!(
+        "the server at {} accepts {}{covered}",
+        client.url(),
+        args.token_source.describe()
+    ));
+    Ok(Exit::Success)
+}
+
+/// The client for `--server`, `--insecure`, `--ssl-cert` and `--connect-timeout`.
+fn client(args: &Args) -> Result<Client, CliError> {
+    let token = token(args)?.clone();
+    let tls = if args.insecure {
+        Tls::Insecure
+    } else if let Some(cert) = &args.ssl_cert {
+        Tls::Trust(cert.clone())
+    } else {
+        Tls::System
+    };
+    let timeout = Duration::try_from_secs_f64(args.connect_timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            CliError::msg(
+                Exit::Usage,
+                format!(
+                    "--connect-timeout {} is not a positive number of seconds",
+                    args.connect_timeout
+                ),
+            )
+        })?;
+    let options = Options::new(&args.server, token)
+        .tls(tls)
+        .connect_timeout(timeout);
+    Client::new(options).map_err(|e| client_error(e, args))
+}

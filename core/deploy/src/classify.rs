@@ -1,0 +1,202 @@
+//! What a failed request means: a reqwest, rustls or io error turned into the [`Error`]
+//! variant that says what happened (refused, DNS, TLS, timeout, reset…) and so what to do.
+
+use std::error::Error as StdError;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::error::{Cause, Error};
+
+/// What the classification needs to know about a request.
+#[derive(Clone, Debug)]
+pub(crate) struct Classifier {
+    /// The server URL, without credentials.
+    pub(crate) url: String,
+    /// The host name, for certificate messages.
+    pub(crate) host: String,
+    pub(crate) plain_http: bool,
+    pub(crate) connect_timeout: Duration,
+    /// Bytes of the bundle handed to the connection; `Some` for the upload request only.
+    pub(crate) sent: Option<Arc<AtomicU64>>,
+}
+
+impl Classifier {
+    /// The URL, for messages.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Bytes of the bundle handed to the connection so far.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent.as_ref().map_or(0, |s| s.load(Ordering::Relaxed))
+    }
+
+    /// Whether this is the upload request. A connection that breaks before the server answers
+    /// it (past connecting and TLS) broke the upload, even when the last bytes had already been
+    /// handed to the kernel: SpiroFS resets a body over its limit with no answer at all, and
+    /// that reset can land after the body was sent.
+    fn is_upload(&self) -> bool {
+        self.sent.is_some()
+    }
+
+    /// [`Error::UploadReset`] with what was sent so far.
+    pub(crate) fn upload_error(&self, source: Cause) -> Error {
+        Error::UploadReset {
+            url: self.url.clone(),
+            sent: self.sent(),
+            plain_http: self.plain_http,
+            source,
+        }
+    }
+
+    /// Turns a reqwest error into the variant that says what to do about it.
+    pub(crate) fn classify(&self, error: reqwest::Error) -> Error {
+        let url = self.url.clone();
+        if let Some(tls) = find_cause::<rustls::Error>(&error) {
+            let (reason, verification) = describe_tls(tls, &self.host);
+            return Error::Tls {
+                url,
+                reason,
+                verification,
+                source: Box::new(tls.clone()),
+            };
+        }
+        let text = chain_text(&error);
+        if error.is_timeout() || (error.is_connect() && text.contains("timed out")) {
+            return Error::ConnectTimeout {
+                url,
+                timeout: self.connect_timeout,
+            };
+        }
+        let io_kind = find_cause::<io::Error>(&error).map(io::Error::kind);
+        if error.is_connect() {
+            if io_kind == Some(io::ErrorKind::ConnectionRefused) {
+                return Error::ConnectionRefused {
+                    url,
+                    source: root_cause(error),
+                };
+            }
+            if text.contains("dns error") || text.contains("failed to lookup address") {
+                return Error::Dns {
+                    url,
+                    source: root_cause(error),
+                };
+            }
+            return Error::Connection {
+                url,
+                source: root_cause(error),
+            };
+        }
+        if self.is_upload() {
+            return self.upload_error(root_cause(error));
+        }
+        Error::Connection {
+            url,
+            source: root_cause(error),
+        }
+    }
+}
+
+/// Whether a `T` is anywhere in `error`'s chain.
+pub(crate) fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static)) -> bool {
+    find_cause::<T>(error).is_some()
+}
+
+/// Every error in the chain, outermost first, including the errors that `io::Error`s wrap
+/// (whose `source()` skips them: hyper-rustls wraps tokio-rustls's `io::Error` around the
+/// `rustls::Error`).
+// TODO(merge): use spiro_scanner::error_chain
+fn chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&current: &&'a (dyn StdError + 'static)| {
+        match current
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            // The wrapped error's source is the `io::Error`'s, so the walk goes on from it.
+            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
+            None => current.source(),
+        }
+    })
+}
+
+/// The first `T` in `error`'s chain.
+fn find_cause<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    chain(error).find_map(|e| e.downcast_ref::<T>())
+}
+
+/// Every message of the chain, a line each, to search for words no type carries.
+fn chain_text(error: &(dyn StdError + 'static)) -> String {
+    chain(error).map(|e| e.to_string() + "\n").collect()
+}
+
+/// The innermost cause, which says what happened in the fewest words.
+fn root_cause(error: reqwest::Error) -> Cause {
+    let error = error.without_url();
+    let text = chain(&error)
+        .last()
+        .map_or_else(String::new, |innermost| innermost.to_string());
+    if text == error.to_string() {
+        Box::new(error)
+    } else {
+        text.into()
+    }
+}
+
+/// A TLS failure in words, and whether it is a certificate verification failure.
+fn describe_tls(error: &rustls::Error, host: &str) -> (String, bool) {
+    use rustls::{CertificateError, Error as E};
+    match error {
+        E::InvalidCertificate(cert) => {
+            let why = match cert {
+                CertificateError::UnknownIssuer => {
+                    "the server's certificate is not signed by a trusted authority".to_owned()
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    format!("the server's certificate is not valid for {host:?}")
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    "the server's certificate has expired".to_owned()
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    "the server's certificate is not valid yet".to_owned()
+                }
+                CertificateError::Revoked => "the server's certificate is revoked".to_owned(),
+                other => format!("the server's certificate was refused ({other:?})"),
+            };
+            (why, true)
+        }
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => (
+            "the server did not answer in TLS (is it a plain http:// server?)".to_owned(),
+            false,
+        ),
+        E::NoCertificatesPresented => ("the server presented no certificate".to_owned(), true),
+        other => (other.to_string(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner")]
+    struct Inner;
+
+    #[test]
+    fn the_chain_descends_into_what_an_io_error_wraps() {
+        let error = Outer(io::Error::other(Inner));
+        let messages: Vec<String> = chain(&error).map(|e| e.to_string()).collect();
+        assert_eq!(messages, ["outer", "inner", "inner"]);
+        assert!(caused_by::<Inner>(&error));
+        assert_eq!(chain_text(&error), "outer\ninner\ninner\n");
+    }
+}

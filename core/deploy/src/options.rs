@@ -1,0 +1,62 @@
+//! How to reach a server: the URL, the token, certificate checking and timeouts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Token;
+
+/// How the server's certificate is checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Tls {
+    /// Against the system's certificate authorities.
+    #[default]
+    System,
+    /// Against the certificates in this PEM file only: the CA that signed the server's
+    /// certificate (as a root), or the server's certificate itself (pinned: a server
+    /// presenting exactly that certificate is trusted whatever signed it, self-signed or not;
+    /// its dates and host name are still checked).
+    Trust(PathBuf),
+    /// Not at all; this also allows plain `http://` URLs. Dangerous.
+    Insecure,
+}
+
+/// How to reach the server.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The server URL, such as `https://salt:4510/`.
+    pub url: String,
+    /// The bearer token (never printed).
+    pub token: Token,
+    /// Certificate checking.
+    pub tls: Tls,
+    /// How long to wait for the TCP connection and the TLS handshake. There is deliberately
+    /// no read timeout: a highstate may be silent for an hour.
+    pub connect_timeout: Duration,
+    /// TCP keepalive idle time, so that a dead peer is noticed during a silent highstate.
+    pub keepalive: Duration,
+}
+
+impl Options {
+    /// Options with the defaults: system roots, a 20 s connect timeout, 30 s keepalive.
+    pub fn new(url: impl Into<String>, token: Token) -> Options {
+        Options {
+            url: url.into(),
+            token,
+            tls: Tls::System,
+            connect_timeout: Duration::from_secs(20),
+            keepalive: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the certificate checking.
+    pub fn tls(mut self, tls: Tls) -> Options {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Options {
+        self.connect_timeout = timeout;
+        self
+    }
+}

@@ -1,0 +1,352 @@
+//! The bridge from the bundle writer to the connection: [`Upload`] is the `io::Write` the tar
+//! is written to; it fills recycled chunk buffers and hands them through a short channel to
+//! the request body stream that the connection reads.
+
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::classify::{Classifier, caused_by};
+use crate::error::Error;
+use crate::error_page::status_error;
+use crate::events::Events;
+
+/// The size of the chunks handed to the connection: large, so a gigabyte moves in few
+/// wake-ups; bounded, with a channel four chunks deep, so memory stays flat.
+const CHUNK: usize = 256 * 1024;
+const CHANNEL_CHUNKS: usize = 4;
+/// How many spare chunk buffers a [`ChunkPool`] keeps: enough for the channel and the
+/// connection's hands, 2 MiB at most.
+const POOL_CHUNKS: usize = 2 * CHANNEL_CHUNKS;
+/// How long an aborted upload waits for the server's answer (the reason a write failed).
+const ABORT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Chunk buffers recycled between the writer and the connection. A fresh 256 KiB allocation is
+/// an `mmap` for glibc, so every chunk faulted its pages in and unmapped them once sent: in a
+/// profile of a 512 MiB upload that cost twice the copy itself.
+#[derive(Clone, Default)]
+struct ChunkPool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl ChunkPool {
+    /// An empty buffer of at least [`CHUNK`] bytes' capacity.
+    fn take(&self) -> Vec<u8> {
+        let spare = self.0.lock().ok().and_then(|mut spare| spare.pop());
+        spare.unwrap_or_else(|| Vec::with_capacity(CHUNK))
+    }
+
+    /// `buf` as a chunk for the connection; the buffer comes back here when the chunk is sent.
+    fn chunk(&self, buf: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Pooled {
+            buf,
+            pool: self.clone(),
+        })
+    }
+}
+
+/// A chunk's buffer on its way to the connection; returned to its pool when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: ChunkPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        if let Ok(mut spare) = self.pool.0.lock()
+            && spare.len() < POOL_CHUNKS
+        {
+            spare.push(buf);
+        }
+    }
+}
+
+/// What goes through the channel from the writer to the body.
+enum Chunk {
+    Data(Bytes),
+    End,
+}
+
+/// The request body: the chunks the writer sends, ending cleanly only on [`Chunk::End`]. A
+/// writer that goes away without it (an error, a panic) makes the body fail, so the server
+/// never receives a truncated bundle as a complete one.
+struct BundleStream {
+    rx: mpsc::Receiver<Chunk>,
+    sent: Arc<AtomicU64>,
+    ended: bool,
+}
+
+/// The body's error when the writer went away without ending the bundle.
+#[derive(Debug, thiserror::Error)]
+#[error("the bundle upload was aborted")]
+struct Aborted;
+
+impl futures_core::Stream for BundleStream {
+    type Item = Result<Bytes, Aborted>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Chunk::Data(bytes))) => {
+                self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(Some(Chunk::End)) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(Some(Err(Aborted)))
+            }
+        }
+    }
+}
+
+/// The writer's end of a new upload bridge, before the request is sent.
+pub(crate) struct Bridge {
+    tx: mpsc::Sender<Chunk>,
+    /// Bytes handed to the connection, counted by the body stream.
+    pub(crate) sent: Arc<AtomicU64>,
+}
+
+/// A new bridge: the writer's end, and the request body that the connection reads.
+pub(crate) fn bridge() -> (Bridge, reqwest::Body) {
+    let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let sent = Arc::new(AtomicU64::new(0));
+    let stream = BundleStream {
+        rx,
+        sent: sent.clone(),
+        ended: false,
+    };
+    (Bridge { tx, sent }, reqwest::Body::wrap_stream(stream))
+}
+
+/// A deploy in progress: write the tar bundle to it (it is a [`Write`]r), then call
+/// [`finish`](Upload::finish). Writes block while the connection is busy, so memory stays at
+/// about a megabyte whatever the bundle's size.
+pub struct Upload {
+    tx: Option<mpsc::Sender<Chunk>>,
+    buf: Vec<u8>,
+    pool: ChunkPool,
+    response: Option<JoinHandle<reqwest::Result<reqwest::Response>>>,
+    /// The status of the server's answer once it came (0 if the request failed instead).
+    answered: watch::Receiver<Option<u16>>,
+    classifier: Classifier,
+    rt: Arc<Runtime>,
+    highstate: bool,
+    written: u64,
+    /// The length announced in `Content-Length`, if any: the bundle must be exactly that long.
+    announced: Option<u64>,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("url", &self.classifier.url())
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+fn broken_pipe(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, message.to_owned())
+}
+
+impl Upload {
+    /// The upload whose request (with `bridge`'s body) the task `response` is sending.
+    pub(crate) fn new(
+        bridge: Bridge,
+        response: JoinHandle<reqwest::Result<reqwest::Response>>,
+        answered: watch::Receiver<Option<u16>>,
+        classifier: Classifier,
+        rt: Arc<Runtime>,
+        highstate: bool,
+        announced: Option<u64>,
+    ) -> Upload {
+        Upload {
+            tx: Some(bridge.tx),
+            buf: Vec::with_capacity(CHUNK),
+            pool: ChunkPool::default(),
+            response: Some(response),
+            answered,
+            classifier,
+            rt,
+            highstate,
+            written: 0,
+            announced,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Bytes handed to the connection so far.
+    pub fn sent(&self) -> u64 {
+        self.classifier.sent()
+    }
+
+    fn send(&mut self, chunk: Chunk) -> io::Result<()> {
+        let Some(tx) = &self.tx else {
+            return Err(broken_pipe("the upload is closed"));
+        };
+        if matches!(*self.answered.borrow(), Some(status) if status != 200) {
+            return Err(broken_pipe(
+                "the server answered before the upload was complete",
+            ));
+        }
+        let chunk = match tx.try_send(chunk) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(broken_pipe("the connection stopped taking the upload"));
+            }
+            Err(mpsc::error::TrySendError::Full(chunk)) => chunk,
+        };
+        // Wait for room, or for an early answer (a server that says 401 and stops reading).
+        let mut answered = self.answered.clone();
+        self.rt.block_on(async {
+            tokio::select! {
+                permit = tx.reserve() => match permit {
+                    Ok(permit) => {
+                        permit.send(chunk);
+                        Ok(())
+                    }
+                    Err(_) => Err(broken_pipe("the connection stopped taking the upload")),
+                },
+                _ = answered.wait_for(|a| matches!(a, Some(status) if *status != 200)) => {
+                    Err(broken_pipe("the server answered before the upload was complete"))
+                }
+            }
+        })
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buf, self.pool.take());
+        let chunk = self.pool.chunk(full);
+        self.send(Chunk::Data(chunk))
+    }
+
+    /// Ends the bundle and waits for the server's answer: the events on 200, else the error.
+    pub fn finish(mut self) -> Result<Events, Error> {
+        if let Some(announced) = self.announced
+            && announced != self.written
+        {
+            // A short body would leave the server waiting for the rest: break it instead.
+            let written = self.written;
+            return Err(self
+                .abort()
+                .unwrap_or(Error::BundleLength { announced, written }));
+        }
+        let sent = self.send_buffer().and_then(|()| self.send(Chunk::End));
+        self.tx = None;
+        let Some(handle) = self.response.take() else {
+            // Only `finish` and `abort` take the handle, and both consume the upload.
+            return Err(Error::Internal("the upload's request is gone"));
+        };
+        let response = match self.rt.block_on(handle) {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Err(self.classifier.classify(e)),
+            Err(join) => return Err(Error::Task(join)),
+        };
+        if let (Err(e), true) = (sent, response.status().is_success()) {
+            return Err(self.classifier.upload_error(Box::new(e)));
+        }
+        let status = response.status();
+        if status != StatusCode::OK {
+            return Err(self.rt.block_on(status_error(response)));
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if !content_type.starts_with("text/event-stream") {
+            return Err(Error::NotEventStream { content_type });
+        }
+        Ok(Events::new(self.rt.clone(), response, self.highstate))
+    }
+
+    /// Abandons the upload: the server sees a broken request and deploys nothing. Returns the
+    /// server's answer or the connection's failure if there was one (the reason a write
+    /// failed), or `None` if the abort was the only problem.
+    pub fn abort(mut self) -> Option<Error> {
+        // Dropping the sender without `End` makes the body fail.
+        self.tx = None;
+        let handle = self.response.take()?;
+        let result = self
+            .rt
+            .block_on(async { tokio::time::timeout(ABORT_ANSWER_TIMEOUT, handle).await });
+        match result {
+            Ok(Ok(Ok(response))) if !response.status().is_success() => {
+                Some(self.rt.block_on(status_error(response)))
+            }
+            Ok(Ok(Ok(_))) => None,
+            Ok(Ok(Err(e))) if !caused_by::<Aborted>(&e) => Some(self.classifier.classify(e)),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(handle) = self.response.take() {
+            handle.abort();
+        }
+    }
+}
+
+impl Write for Upload {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(announced) = self.announced
+            && self.written + data.len() as u64 > announced
+        {
+            let written = self.written + data.len() as u64;
+            return Err(io::Error::other(Error::BundleLength { announced, written }));
+        }
+        if self.buf.is_empty() && data.len() >= CHUNK {
+            // A large write goes out as one chunk: one copy into a recycled buffer.
+            let mut chunk = self.pool.take();
+            chunk.extend_from_slice(&data[..CHUNK]);
+            let chunk = self.pool.chunk(chunk);
+            self.send(Chunk::Data(chunk))?;
+            self.written += CHUNK as u64;
+            return Ok(CHUNK);
+        }
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send_buffer()?;
+        }
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buffer()
+    }
+}
