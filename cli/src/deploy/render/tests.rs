@@ -1,0 +1,246 @@
+//! Snapshot tests of the renderings (`snapshots/`): realistic event sequences as a person and
+//! a machine see them, and the exit status they lead to. A missing or different snapshot
+//! fails; review a change with `cargo insta review`, or by reading the `.snap.new` file.
+
+use serde_json::Value;
+use spiro_client::Event;
+
+use super::*;
+
+/// The event the client decodes from an SSE event `name` with `data` (as `Event::from_sse`).
+fn event(name: &str, data: &str) -> Event {
+    macro_rules! parse {
+        () => {
+            serde_json::from_str(data).expect("a known event with its documented shape")
+        };
+    }
+    match name {
+        "deploy-bundle" => Event::DeployBundle(parse!()),
+        "highstate-calc" => Event::HighstateCalc(parse!()),
+        "highstate-start" => Event::HighstateStart(parse!()),
+        "highstate-update" => Event::HighstateUpdate(Box::new(parse!())),
+        "highstate-finish" => Event::HighstateFinish(parse!()),
+        "exception" => Event::Exception(parse!()),
+        other => Event::Unknown {
+            event: other.to_owned(),
+            data: serde_json::from_str(data).unwrap_or_else(|_| Value::String(data.into())),
+        },
+    }
+}
+
+/// What the report writes for `events` in `format`, colours stripped, then how it ends.
+fn render(format: Format, highstate: bool, events: &[(&str, &str)], interrupted: bool) -> String {
+    let mut report = Report::to_writer(format, highstate, Vec::new());
+    for (name, data) in events {
+        report.event_with_data(&event(name, data), Some(data));
+    }
+    if interrupted {
+        report.interrupted();
+    }
+    let shown = anstream::adapter::strip_bytes(&report.out).into_vec();
+    let mut text = String::from_utf8(shown).unwrap();
+    match report.finish() {
+        Ok(exit) => text += &format!("---\nexit: {exit:?}\n"),
+        Err(err) => text += &format!("---\nexit: {:?}\n{}", err.exit, err.render()),
+    }
+    text
+}
+
+fn both(name: &str, highstate: bool, events: &[(&str, &str)], interrupted: bool) {
+    insta::assert_snapshot!(
+        format!("{name}.human"),
+        render(Format::Human, highstate, events, interrupted)
+    );
+    insta::assert_snapshot!(
+        format!("{name}.json"),
+        render(Format::Json, highstate, events, interrupted)
+    );
+}
+
+const BUNDLE: (&str, &str) = ("deploy-bundle", r#"{"msg": "Deploying bundle"}"#);
+const CALC: (&str, &str) = ("highstate-calc", r#"{"msg": "Calculating highstate"}"#);
+const FINISH: (&str, &str) = ("highstate-finish", r#"{"msg": "Highstate complete"}"#);
+
+#[test]
+fn success_with_changes() {
+    both(
+        "success_with_changes",
+        true,
+        &[
+            BUNDLE,
+            CALC,
+            (
+                "highstate-start",
+                r#"{"msg": "Starting highstate", "minions": ["web1", "web2"]}"#,
+            ),
+            (
+                "highstate-update",
+                r#"{"msg": "web1 returned", "minion": "web1", "result": {"out": "highstate", "retcode": 0, "ret": {
+                "file_|-motd_|-/etc/motd_|-managed": {"name": "/etc/motd", "changes": {"diff": "--- \n+++ \n@@ -1 +1 @@\n-old\n+new"}, "result": true, "comment": "File /etc/motd updated", "__run_num__": 0, "__id__": "motd", "__sls__": "base", "start_time": "10:00:00.123456", "duration": 12.345},
+                "pkg_|-nginx_|-nginx_|-installed": {"name": "nginx", "changes": {"nginx": {"old": "", "new": "1.24.0-1"}, "nginx-common": {"old": "", "new": "1.24.0-1"}}, "result": true, "comment": ["The following packages were installed/updated: nginx", "1 package was already installed"], "__run_num__": 1, "__id__": "nginx", "start_time": "10:00:00.200000", "duration": 3012.1},
+                "service_|-nginx_|-nginx_|-running": {"name": "nginx", "changes": {}, "result": true, "comment": "The service nginx is already running", "__run_num__": 2, "__id__": "nginx-service"}}}}"#,
+            ),
+            (
+                "highstate-update",
+                r#"{"msg": "web2 returned", "minion": "web2", "result": {"out": "highstate", "retcode": 0, "ret": {
+                "file_|-motd_|-/etc/motd_|-managed": {"name": "/etc/motd", "changes": {}, "result": true, "comment": "File /etc/motd is in the correct state", "__run_num__": 0, "__id__": "motd"}}}}"#,
+            ),
+            FINISH,
+        ],
+        false,
+    );
+}
+
+#[test]
+fn a_failed_state() {
+    both(
+        "a_failed_state",
+        true,
+        &[
+            (
+                "highstate-start",
+                r#"{"msg": "Starting highstate", "minions": ["web1"]}"#,
+            ),
+            (
+                "highstate-update",
+                r#"{"msg": "web1 returned", "minion": "web1", "result": {"out": "highstate", "retcode": 2, "ret": {
+                "file_|-motd_|-/etc/motd_|-managed": {"name": "/etc/motd", "changes": {"diff": "--- a\n+++ b"}, "result": true, "comment": "File updated", "__run_num__": 0, "__id__": "motd"},
+                "cmd_|-boom_|-false_|-run": {"name": "false", "changes": {"pid": 4242, "retcode": 1, "stderr": "", "stdout": ""}, "result": false, "comment": "Command \"false\" run\nexit status 1", "__run_num__": 1, "__id__": "boom"},
+                "test_|-maybe_|-maybe_|-nop": {"name": "maybe", "changes": {}, "result": null, "comment": "would run", "__run_num__": 2, "__id__": "maybe"}}}}"#,
+            ),
+            FINISH,
+        ],
+        false,
+    );
+}
+
+#[test]
+fn a_render_error() {
+    both(
+        "a_render_error",
+        true,
+        &[
+            (
+                "highstate-start",
+                r#"{"msg": "Starting highstate", "minions": ["db"]}"#,
+            ),
+            (
+                "highstate-update",
+                r#"{"msg": "db returned", "minion": "db", "result": {"out": "highstate", "retcode": 1, "ret": ["Rendering SLS 'base:app' failed: mapping values are not allowed here\n  in \"<unicode string>\", line 3, column 8"]}}"#,
+            ),
+            FINISH,
+        ],
+        false,
+    );
+}
+
+#[test]
+fn a_minion_that_did_not_return() {
+    both(
+        "a_minion_that_did_not_return",
+        true,
+        &[
+            (
+                "highstate-start",
+                r#"{"msg": "Starting highstate", "minions": ["a", "b", "c"]}"#,
+            ),
+            (
+                "highstate-update",
+                r#"{"msg": "a returned", "minion": "a", "result": {"out": "highstate", "retcode": 0, "ret": {}}}"#,
+            ),
+            (
+                "highstate-update",
+                r#"{"msg": "b did not return", "minion": "b", "result": {"failed": true}}"#,
+            ),
+            FINISH,
+        ],
+        false,
+    );
+}
+
+#[test]
+fn an_exception() {
+    both(
+        "an_exception",
+        true,
+        &[
+            BUNDLE,
+            CALC,
+            (
+                "exception",
+                r#"{"msg": "Rendering SLS 'spirotop' failed: could not find expected ':'\n"}"#,
+            ),
+        ],
+        false,
+    );
+}
+
+#[test]
+fn no_highstate() {
+    both("no_highstate", false, &[BUNDLE], false);
+}
+
+#[test]
+fn a_stream_cut_short() {
+    both(
+        "a_stream_cut_short",
+        true,
+        &[
+            (
+                "highstate-start",
+                r#"{"msg": "Starting highstate", "minions": ["a", "b"]}"#,
+            ),
+            (
+                "highstate-update",
+                r#"{"msg": "a returned", "minion": "a", "result": {"out": "highstate", "retcode": 0, "ret": {}}}"#,
+            ),
+        ],
+        true,
+    );
+}
+
+#[test]
+fn unknown_events_and_unreadable_results() {
+    both(
+        "unknown_events_and_unreadable_results",
+        true,
+        &[
+            (
+                "highstate-start",
+                r#"{"msg": "Starting highstate", "minions": ["x", "y"]}"#,
+            ),
+            ("future-event", r#"{"msg": "something new", "extra": 1}"#),
+            ("future-event", r#"{"count": 3}"#),
+            (
+                "highstate-update",
+                r#"{"minion": "x", "result": "Minion did not respond"}"#,
+            ),
+            (
+                "highstate-update",
+                r#"{"minion": "y", "result": {"ret": "a string", "retcode": 1}}"#,
+            ),
+            FINISH,
+        ],
+        false,
+    );
+}
+
+/// The blocks the earlier `contains` checks described, now whole.
+#[test]
+fn blocks_of_the_earlier_checks() {
+    let update = r#"{"msg": "m", "minion": "web1", "result": {"out": "highstate", "retcode": 2, "ret": {
+            "file_|-motd_|-/etc/motd_|-managed": {"name": "/etc/motd", "changes": {"diff": "--- a\n+++ b"}, "result": true, "comment": "File updated", "__run_num__": 0, "__id__": "motd"},
+            "cmd_|-boom_|-false_|-run": {"name": "false", "changes": {}, "result": false, "comment": "Command failed", "__run_num__": 1, "__id__": "boom"}}}}"#;
+    let render_error = r#"{"minion": "db", "result": {"ret": ["Rendering SLS 'base:app' failed: mapping values"], "retcode": 1}}"#;
+    let no_return = r#"{"minion": "db", "result": {"failed": true}}"#;
+    insta::assert_snapshot!(render(
+        Format::Human,
+        true,
+        &[
+            ("highstate-update", update),
+            ("highstate-update", render_error),
+            ("highstate-update", no_return),
+        ],
+        false
+    ));
+}
