@@ -1,6 +1,10 @@
 //! `--format human`: readable blocks per minion in the spirit of Salt's highstate outputter,
 //! written straight to the output as they are formed.
+//!
+//! Every string from the server or a minion goes through [`visible`]: its control characters
+//! are shown, never obeyed (see `crate::terminal`).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
@@ -9,6 +13,7 @@ use spiro_client::{Event, HighstateUpdate, MinionResult, Returned, State};
 
 use super::outcome::Outcome;
 use super::plural;
+use crate::terminal::visible;
 
 const GREEN: Style = AnsiColor::Green.on_default();
 const CYAN: Style = AnsiColor::Cyan.on_default();
@@ -24,12 +29,12 @@ pub fn write_event(out: &mut impl Write, event: &Event) -> io::Result<()> {
         Event::Exception(status) => writeln!(
             out,
             "{RED_BOLD}exception:{RED_BOLD:#} {}",
-            status.msg.trim_end()
+            visible(status.msg.trim_end())
         ),
         Event::HighstateStart(start) => writeln!(
             out,
             "{BOLD}»{BOLD:#} {} ({} {})",
-            start.msg,
+            visible(&start.msg),
             start.minions.len(),
             plural(start.minions.len(), "minion", "minions")
         ),
@@ -38,9 +43,9 @@ pub fn write_event(out: &mut impl Write, event: &Event) -> io::Result<()> {
                 Some(msg) => msg.to_owned(),
                 None => data.to_string(),
             };
-            writeln!(out, "{BOLD}»{BOLD:#} {event}: {msg}")
+            writeln!(out, "{BOLD}»{BOLD:#} {}: {}", visible(event), visible(&msg))
         }
-        other => writeln!(out, "{BOLD}»{BOLD:#} {}", other.msg()),
+        other => writeln!(out, "{BOLD}»{BOLD:#} {}", visible(other.msg())),
     }
 }
 
@@ -61,7 +66,7 @@ pub fn write_closing(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> 
     if !missing.is_empty() {
         writeln!(out, "{RED_BOLD}Did not report:{RED_BOLD:#}")?;
         for minion in missing {
-            writeln!(out, "    {RED}{minion}{RED:#}")?;
+            writeln!(out, "    {RED}{}{RED:#}", visible(minion))?;
         }
     }
     Ok(())
@@ -69,7 +74,7 @@ pub fn write_closing(out: &mut impl Write, outcome: &Outcome) -> io::Result<()> 
 
 /// One minion's block: each state, then the summary line.
 fn write_minion(out: &mut impl Write, update: &HighstateUpdate) -> io::Result<()> {
-    let minion = &update.minion;
+    let minion = visible(&update.minion);
     let style = if update.result.is_success() {
         GREEN
     } else {
@@ -88,7 +93,12 @@ fn write_minion(out: &mut impl Write, update: &HighstateUpdate) -> io::Result<()
             );
         }
         MinionResult::Other(value) => {
-            writeln!(out, "{RED}    unexpected result: {value}{RED:#}")?;
+            let value = value.to_string();
+            writeln!(
+                out,
+                "{RED}    unexpected result: {}{RED:#}",
+                visible(&value)
+            )?;
             return writeln!(
                 out,
                 "{RED_BOLD}Summary for {minion}: unreadable result{RED_BOLD:#}"
@@ -106,7 +116,7 @@ fn write_minion(out: &mut impl Write, update: &HighstateUpdate) -> io::Result<()
         spiro_client::Ret::RenderErrors(errors) => {
             writeln!(out, "{RED}    Data failed to compile:{RED:#}")?;
             for line in errors.iter().flat_map(|error| error.lines()) {
-                writeln!(out, "{RED}        {line}{RED:#}")?;
+                writeln!(out, "{RED}        {}{RED:#}", visible(line))?;
             }
             writeln!(
                 out,
@@ -115,7 +125,7 @@ fn write_minion(out: &mut impl Write, update: &HighstateUpdate) -> io::Result<()
         }
         ret => {
             let text = serde_json::to_string(ret).unwrap_or_default();
-            writeln!(out, "{RED}    {text}{RED:#}")?;
+            writeln!(out, "{RED}    {}{RED:#}", visible(&text))?;
             writeln!(
                 out,
                 "{RED_BOLD}Summary for {minion}: unreadable result{RED_BOLD:#}"
@@ -136,8 +146,8 @@ fn write_state(out: &mut impl Write, state: &State) -> io::Result<()> {
         writeln!(out, "{style}{label:>12}: {value}{style:#}")
     };
     writeln!(out, "{style}----------{style:#}")?;
-    field(out, "ID", &state.id)?;
-    field(out, "Function", &state.function)?;
+    field(out, "ID", &visible(&state.id))?;
+    field(out, "Function", &visible(&state.function))?;
     field(out, "Name", &Scalar(&state.result.name))?;
     if state.result.result == Some(false) {
         writeln!(out, "{RED_BOLD}{:>12}: {result}{RED_BOLD:#}", "Result")?;
@@ -146,7 +156,7 @@ fn write_state(out: &mut impl Write, state: &State) -> io::Result<()> {
     }
     write_comment(out, &state.result.comment, style)?;
     if let Some(started) = &state.result.start_time {
-        field(out, "Started", started)?;
+        field(out, "Started", &visible(started))?;
     }
     if let Some(duration) = &state.result.duration {
         field(out, "Duration", &format_args!("{} ms", Scalar(duration)))?;
@@ -161,19 +171,20 @@ fn write_state(out: &mut impl Write, state: &State) -> io::Result<()> {
 
 /// The comment, a string or a list of them, one line each; the first beside its label.
 fn write_comment(out: &mut impl Write, comment: &Value, style: Style) -> io::Result<()> {
+    // Lines are split before the text is made visible, so `\r\n` ends a line as it did.
     let text = match comment {
         Value::Array(items) => items
             .iter()
-            .map(|item| Scalar(item).to_string())
+            .map(|item| scalar_text(item))
             .collect::<Vec<_>>()
             .join("\n"),
-        other => Scalar(other).to_string(),
+        other => scalar_text(other).into_owned(),
     };
     let mut lines = text.lines();
-    let first = lines.next().unwrap_or("");
+    let first = visible(lines.next().unwrap_or(""));
     writeln!(out, "{style}{:>12}: {first}{style:#}", "Comment")?;
     for line in lines {
-        writeln!(out, "{style}{:>12}  {line}{style:#}", "")?;
+        writeln!(out, "{style}{:>12}  {}{style:#}", "", visible(line))?;
     }
     Ok(())
 }
@@ -194,7 +205,10 @@ fn write_summary(
     write!(
         out,
         "{style}Summary for {}: Succeeded: {} (changed={})  Failed: {}",
-        update.minion, summary.succeeded, summary.changed, summary.failed
+        visible(&update.minion),
+        summary.succeeded,
+        summary.changed,
+        summary.failed
     )?;
     if summary.unknown > 0 {
         write!(out, "  Unknown (test mode): {}", summary.unknown)?;
@@ -206,15 +220,20 @@ fn write_summary(
 }
 
 /// A JSON scalar as Salt shows it: strings bare, null empty, the rest as JSON.
+fn scalar_text(value: &Value) -> Cow<'_, str> {
+    match value {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// [`scalar_text`], made visible.
 struct Scalar<'a>(&'a Value);
 
 impl std::fmt::Display for Scalar<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Value::String(s) => f.write_str(s),
-            Value::Null => Ok(()),
-            other => write!(f, "{other}"),
-        }
+        write!(f, "{}", visible(&scalar_text(self.0)))
     }
 }
 
@@ -231,7 +250,7 @@ fn write_nested(
         Value::Object(map) => {
             writeln!(out, "{style}{pad}----------{style:#}")?;
             for (key, value) in map {
-                writeln!(out, "{style}{pad}{key}:{style:#}")?;
+                writeln!(out, "{style}{pad}{}:{style:#}", visible(key))?;
                 match value {
                     Value::Object(_) | Value::Array(_) => {
                         write_nested(out, value, indent + 4, style)?
@@ -256,7 +275,7 @@ fn write_nested(
         }
         Value::String(s) => {
             for line in s.lines() {
-                writeln!(out, "{style}{pad}{line}{style:#}")?;
+                writeln!(out, "{style}{pad}{}{style:#}", visible(line))?;
             }
         }
         other => writeln!(out, "{style}{pad}{}{style:#}", Scalar(other))?,

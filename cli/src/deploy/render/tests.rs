@@ -244,3 +244,32 @@ fn blocks_of_the_earlier_checks() {
         false
     ));
 }
+
+/// Server and minion text with terminal attacks in it: title (OSC 0), clipboard (OSC 52),
+/// erase line (CSI 2K), a C1 CSI and a DEL are shown as `\u{..}`, and JSON escapes them.
+#[test]
+fn control_characters_are_shown_not_obeyed() {
+    let events = [
+        ("deploy-bundle", r#"{"msg": "a\u001b]0;title\u0007b"}"#),
+        (
+            "highstate-start",
+            "{\"msg\": \"s\u{9b}2K\", \"minions\": [\"web\\u001b[2K\"]}",
+        ),
+        (
+            "highstate-update",
+            "{\"minion\": \"web\\u001b[2K\", \"result\": {\"retcode\": 0, \"ret\": {\"file_|-m_|-m_|-managed\": {\"name\": \"n\u{7f}\", \"result\": true, \"comment\": \"c\\u001b]52;c;aGk=\\u0007\", \"changes\": {\"k\u{9b}\": \"v\\u001b[31m\\nline\"}, \"__run_num__\": 0, \"__id__\": \"i\\u001b\"}}}}",
+        ),
+        ("highstate-finish", r#"{"msg": "done"}"#),
+    ];
+    let human = render(Format::Human, true, &events, false);
+    let json = render(Format::Json, true, &events, false);
+    for text in [&human, &json] {
+        let raw = text
+            .chars()
+            .filter(|&c| c.is_control() && c != '\n')
+            .count();
+        assert_eq!(raw, 0, "{text}");
+    }
+    insta::assert_snapshot!("control_characters.human", human);
+    insta::assert_snapshot!("control_characters.json", json);
+}
