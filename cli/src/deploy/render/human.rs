@@ -163,7 +163,7 @@ fn write_state(out: &mut impl Write, state: &State) -> io::Result<()> {
     }
     if state.changed() {
         writeln!(out, "{style}{:>12}:{style:#}", "Changes")?;
-        write_nested(out, &state.result.changes, 14, style)
+        write_nested(out, &state.result.changes, 0, style)
     } else {
         field(out, "Changes", &"")
     }
@@ -237,15 +237,22 @@ impl std::fmt::Display for Scalar<'_> {
     }
 }
 
+/// How deep [`write_nested`] lays out a state's changes; anything deeper is one line of JSON.
+/// Salt has no limit, but each level indents by 4 more spaces, so a result nested 120 deep
+/// printed hundreds of times its size; 32 levels is more than real changes use.
+pub const MAX_NESTING: usize = 32;
+
+/// How many bytes of JSON the one line of a too-deep value shows before `…`.
+pub const MAX_COMPACT_BYTES: usize = 1024;
+
 /// Salt's `nested` outputter, roughly: keys on their own line, values indented below, strings
-/// line by line (diffs stay readable).
-fn write_nested(
-    out: &mut impl Write,
-    value: &Value,
-    indent: usize,
-    style: Style,
-) -> io::Result<()> {
-    let pad = Pad(indent);
+/// line by line (diffs stay readable). `depth` levels in, past [`MAX_NESTING`], a value is
+/// shown compactly instead.
+fn write_nested(out: &mut impl Write, value: &Value, depth: usize, style: Style) -> io::Result<()> {
+    let pad = Pad(14 + 4 * depth);
+    if depth >= MAX_NESTING {
+        return writeln!(out, "{style}{pad}{}{style:#}", Compact(value));
+    }
     match value {
         Value::Object(map) => {
             writeln!(out, "{style}{pad}----------{style:#}")?;
@@ -253,10 +260,10 @@ fn write_nested(
                 writeln!(out, "{style}{pad}{}:{style:#}", visible(key))?;
                 match value {
                     Value::Object(_) | Value::Array(_) => {
-                        write_nested(out, value, indent + 4, style)?
+                        write_nested(out, value, depth + 1, style)?
                     }
                     Value::String(s) if s.contains('\n') => {
-                        write_nested(out, value, indent + 4, style)?
+                        write_nested(out, value, depth + 1, style)?
                     }
                     other => writeln!(out, "{style}{pad}    {}{style:#}", Scalar(other))?,
                 }
@@ -267,7 +274,7 @@ fn write_nested(
                 match item {
                     Value::Object(_) | Value::Array(_) => {
                         writeln!(out, "{style}{pad}-{style:#}")?;
-                        write_nested(out, item, indent + 4, style)?;
+                        write_nested(out, item, depth + 1, style)?;
                     }
                     other => writeln!(out, "{style}{pad}- {}{style:#}", Scalar(other))?,
                 }
@@ -281,6 +288,56 @@ fn write_nested(
         other => writeln!(out, "{style}{pad}{}{style:#}", Scalar(other))?,
     }
     Ok(())
+}
+
+/// A value as one line of JSON, cut after [`MAX_COMPACT_BYTES`] with `…`, made visible.
+struct Compact<'a>(&'a Value);
+
+impl std::fmt::Display for Compact<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut head = Head {
+            bytes: Vec::with_capacity(MAX_COMPACT_BYTES),
+            cut: false,
+        };
+        // An error here is `Head` saying it is full: the head is what it holds.
+        let _full = serde_json::to_writer(&mut head, self.0);
+        let text = match std::str::from_utf8(&head.bytes) {
+            Ok(text) => text,
+            // Cut inside a character: show up to it.
+            Err(err) => std::str::from_utf8(&head.bytes[..err.valid_up_to()]).unwrap_or_default(),
+        };
+        write!(f, "{}", visible(text))?;
+        if head.cut {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+/// A writer that keeps the first [`MAX_COMPACT_BYTES`] written and then refuses more.
+struct Head {
+    bytes: Vec<u8>,
+    cut: bool,
+}
+
+impl Write for Head {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = MAX_COMPACT_BYTES - self.bytes.len();
+        if buf.len() > room {
+            self.bytes.extend_from_slice(&buf[..room]);
+            self.cut = true;
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "compact form full",
+            ));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `n` spaces, written without building a string.

@@ -273,3 +273,47 @@ fn control_characters_are_shown_not_obeyed() {
     insta::assert_snapshot!("control_characters.human", human);
     insta::assert_snapshot!("control_characters.json", json);
 }
+
+/// Changes nested 120 levels deep, with a multi-line string at each level and a large one at
+/// the bottom: the output stays about the size of the input (it was 165 times as large), and
+/// nesting past `MAX_NESTING` is one line of JSON, cut at `MAX_COMPACT_BYTES`.
+#[test]
+fn deep_nesting_is_shown_compactly() {
+    let mut changes = serde_json::json!({ "bottom": "x\n".repeat(50_000) });
+    for level in (0..120).rev() {
+        changes =
+            serde_json::json!({ "level": level, "text": "a line\n".repeat(20), "child": changes });
+    }
+    let state = serde_json::json!({
+        "name": "deep", "result": true, "comment": "", "changes": changes,
+        "__run_num__": 0, "__id__": "deep",
+    });
+    let update = serde_json::json!({
+        "minion": "web1",
+        "result": { "retcode": 0, "ret": { "test_|-deep_|-deep_|-nop": state } },
+    });
+    let data = update.to_string();
+    let event = Event::HighstateUpdate(Box::new(serde_json::from_value(update).unwrap()));
+    let mut report = Report::to_writer(Format::Human, true, Vec::new());
+    report.event_with_data(&event, Some(&data));
+    let text = String::from_utf8(report.out).unwrap();
+    assert!(
+        text.len() < 2 * data.len(),
+        "{} bytes of output for {} bytes of data",
+        text.len(),
+        data.len()
+    );
+    let plain = anstream::adapter::strip_str(&text).to_string();
+    let compact = plain
+        .lines()
+        .find(|line| line.trim_start().starts_with('{'))
+        .expect("a compact line");
+    let json = compact.trim_start();
+    assert!(json.ends_with('…'), "{json}");
+    assert_eq!(
+        json.len(),
+        human::MAX_COMPACT_BYTES + '…'.len_utf8(),
+        "{json}"
+    );
+    assert!(json.starts_with(r#"{"child":{"child":"#), "{json}");
+}
