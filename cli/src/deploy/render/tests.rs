@@ -7,6 +7,16 @@ use spiro_client::Event;
 
 use super::*;
 
+/// `insta::assert_snapshot!` with short file names (`snapshots/<name>.snap`) and no
+/// expression in the header: the test names say what each holds.
+macro_rules! snapshot {
+    ($($arg:tt)*) => {
+        insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!($($arg)*)
+        })
+    };
+}
+
 /// The event the client decodes from an SSE event `name` with `data` (as `Event::from_sse`).
 fn event(name: &str, data: &str) -> Event {
     macro_rules! parse {
@@ -47,11 +57,11 @@ fn render(format: Format, highstate: bool, events: &[(&str, &str)], interrupted:
 }
 
 fn both(name: &str, highstate: bool, events: &[(&str, &str)], interrupted: bool) {
-    insta::assert_snapshot!(
+    snapshot!(
         format!("{name}.human"),
         render(Format::Human, highstate, events, interrupted)
     );
-    insta::assert_snapshot!(
+    snapshot!(
         format!("{name}.json"),
         render(Format::Json, highstate, events, interrupted)
     );
@@ -233,16 +243,15 @@ fn blocks_of_the_earlier_checks() {
             "cmd_|-boom_|-false_|-run": {"name": "false", "changes": {}, "result": false, "comment": "Command failed", "__run_num__": 1, "__id__": "boom"}}}}"#;
     let render_error = r#"{"minion": "db", "result": {"ret": ["Rendering SLS 'base:app' failed: mapping values"], "retcode": 1}}"#;
     let no_return = r#"{"minion": "db", "result": {"failed": true}}"#;
-    insta::assert_snapshot!(render(
-        Format::Human,
-        true,
-        &[
-            ("highstate-update", update),
-            ("highstate-update", render_error),
-            ("highstate-update", no_return),
-        ],
-        false
-    ));
+    let events = [
+        ("highstate-update", update),
+        ("highstate-update", render_error),
+        ("highstate-update", no_return),
+    ];
+    snapshot!(
+        "blocks_of_the_earlier_checks",
+        render(Format::Human, true, &events, false)
+    );
 }
 
 /// Server and minion text with terminal attacks in it: title (OSC 0), clipboard (OSC 52),
@@ -270,8 +279,8 @@ fn control_characters_are_shown_not_obeyed() {
             .count();
         assert_eq!(raw, 0, "{text}");
     }
-    insta::assert_snapshot!("control_characters.human", human);
-    insta::assert_snapshot!("control_characters.json", json);
+    snapshot!("control_characters.human", human);
+    snapshot!("control_characters.json", json);
 }
 
 /// Changes nested 120 levels deep, with a multi-line string at each level and a large one at
