@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
-use spiro_client::{Event, HighstateUpdate, MinionResult, Returned, State};
+use spiro_client::{Event, HighstateUpdate, MinionResult, Ret, Returned, State};
 
 use super::outcome::Outcome;
 use super::plural;
@@ -40,8 +40,8 @@ pub fn write_event(out: &mut impl Write, event: &Event) -> io::Result<()> {
         ),
         Event::Unknown { event, data } => {
             let msg = match data.get("msg").and_then(Value::as_str) {
-                Some(msg) => msg.to_owned(),
-                None => data.to_string(),
+                Some(msg) => Cow::Borrowed(msg),
+                None => Cow::Owned(data.to_string()),
             };
             writeln!(out, "{BOLD}»{BOLD:#} {}: {}", visible(event), visible(&msg))
         }
@@ -113,7 +113,7 @@ fn write_minion(out: &mut impl Write, update: &HighstateUpdate) -> io::Result<()
         return write_summary(out, update, returned);
     }
     match &returned.ret {
-        spiro_client::Ret::RenderErrors(errors) => {
+        Ret::RenderErrors(errors) => {
             writeln!(out, "{RED}    Data failed to compile:{RED:#}")?;
             for line in errors.iter().flat_map(|error| error.lines()) {
                 writeln!(out, "{RED}        {}{RED:#}", visible(line))?;
