@@ -326,3 +326,31 @@ fn deep_nesting_is_shown_compactly() {
     );
     assert!(json.starts_with(r#"{"child":{"child":"#), "{json}");
 }
+
+/// Standard output closed by its reader (`| head`): the report stops writing, the deploy goes
+/// on, and the exit status still tells how it went.
+#[test]
+fn a_closed_output_does_not_stop_the_deploy() {
+    struct Closed;
+    impl io::Write for Closed {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut report = Report::to_writer(Format::Human, true, Closed);
+    for (name, data) in [
+        ("highstate-start", r#"{"minions": ["a"]}"#),
+        (
+            "highstate-update",
+            r#"{"minion": "a", "result": {"failed": true}}"#,
+        ),
+        FINISH,
+    ] {
+        report.event_with_data(&event(name, data), Some(data));
+    }
+    assert!(report.closed);
+    assert_eq!(report.finish().unwrap_err().exit, Exit::Incomplete);
+}
