@@ -13,6 +13,7 @@ mod deploy;
 mod error;
 mod output;
 mod scanners;
+mod terminal;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use spiro_bundle::Builder;
 use crate::args::Args;
 use crate::bundle::Plan;
 use crate::error::{CliError, Exit};
+use crate::terminal::VisibleWriter;
 
 fn main() -> ExitCode {
     let args = Args::parse_from_env();
@@ -48,8 +50,14 @@ fn run(args: &Args) -> Result<Exit, CliError> {
     if args.list {
         let plan = plan(args, &root, &[])?;
         let listed = plan
-            .write(Builder::listing(io::stdout().lock()))
-            .and_then(|(mut stdout, _)| stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e)));
+            // Names come from the project and its scanners: shown, never obeyed by a terminal.
+            .write(Builder::listing(VisibleWriter::new(io::stdout().lock())))
+            .and_then(|(stdout, _)| {
+                stdout
+                    .finish()
+                    .map(drop)
+                    .map_err(|e| CliError::new(Exit::Bundle, e))
+            });
         return quiet_on_closed_stdout(listed);
     }
     if let Some(output) = &args.output {

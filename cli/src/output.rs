@@ -4,6 +4,7 @@
 use anstyle::{AnsiColor, Style};
 
 use crate::error::CliError;
+use crate::terminal::visible;
 
 const ERROR: Style = AnsiColor::Red.on_default().bold();
 const WARNING: Style = AnsiColor::Yellow.on_default().bold();
@@ -22,18 +23,18 @@ pub fn error(err: &CliError) {
         } else {
             (("", line), Style::new())
         };
-        anstream::eprintln!("{style}{}{style:#}{}", label.0, label.1);
+        anstream::eprintln!("{style}{}{style:#}{}", label.0, visible(label.1));
     }
 }
 
 /// Prints `warning: …`.
 pub fn warning(message: &str) {
-    anstream::eprintln!("{WARNING}warning:{WARNING:#} {message}");
+    anstream::eprintln!("{WARNING}warning:{WARNING:#} {}", visible(message));
 }
 
 /// Prints a plain status line.
 pub fn status(message: &str) {
-    anstream::eprintln!("{message}");
+    anstream::eprintln!("{}", visible(message));
 }
 
 /// `12 files, 1 symlink, 1.5 MiB`: what a bundle holds.

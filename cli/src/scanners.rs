@@ -52,7 +52,7 @@ pub fn list() -> Result<Exit, CliError> {
     let mut stdout = std::io::stdout().lock();
     for line in spiro_plugin_host::list_scanners(spiro_scanners::BUILTIN) {
         // A closed standard output (`| head`) ends the listing quietly.
-        if writeln!(stdout, "{line}").is_err() {
+        if writeln!(stdout, "{}", crate::terminal::visible(&line)).is_err() {
             break;
         }
     }
