@@ -5,7 +5,7 @@
 use std::process::Output;
 
 use serde_json::{Value, json};
-use spiro_client::macaroon::encode_v1;
+use spiro_tests::server::issue_token;
 use spiro_tests::server::*;
 use spiro_tests::*;
 
@@ -19,7 +19,7 @@ const SHOWN: &str = r"x\u{1b}]0;title\u{7}\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2K
 fn token() -> String {
     let now = spiro_client::unix_now();
     let caveat = json!({"not_before": now - 60, "not_after": now + 3600, "project_allow": ["web"]});
-    encode_v1("spirofs-test", "identifier", &[&caveat.to_string()])
+    issue_token("spirofs-test", "identifier", &[&caveat.to_string()])
 }
 
 fn project() -> tempfile::TempDir {
