@@ -113,8 +113,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE", help_heading = "Deploy")]
     pub ssl_cert: Option<PathBuf>,
 
-    /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous
-    #[arg(long, help_heading = "Deploy")]
+    /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous.
+    /// Conflicts with --ssl-cert
+    #[arg(long, conflicts_with = "ssl_cert", help_heading = "Deploy")]
     pub insecure: bool,
 
     /// Seconds to wait for the server to accept the connection
