@@ -36,3 +36,43 @@ fn insecure_conflicts_with_ssl_cert() {
         "{text}"
     );
 }
+
+// Finding 9: credentials in --server were sent as Basic auth beside the token, and with a `#`
+// in the password an error printed its first part.
+
+#[test]
+fn server_url_with_user_info_is_a_usage_error_that_shows_none_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "_salt/top.sls", "base: {}\n");
+    for (url, secrets) in [
+        (
+            "https://alice:hunter2@127.0.0.1:9/",
+            &["alice", "hunter2"][..],
+        ),
+        (
+            "https://alice:hun#ter2@127.0.0.1:9/",
+            &["alice", "hun", "ter2"][..],
+        ),
+        ("https://alice@127.0.0.1:9/", &["alice"][..]),
+    ] {
+        for how in ["flag", "env"] {
+            let mut cmd = cli(dir.path());
+            cmd.env("SPIRO_TOKEN", "not-a-macaroon");
+            match how {
+                "flag" => cmd.args(["--server", url]),
+                _ => cmd.env("SPIRO_URL", url),
+            };
+            let output = run(cmd.args(["web", "prod"]));
+            assert_usage_error(&output);
+            let text = format!(
+                "{}{}",
+                stderr(&output),
+                String::from_utf8_lossy(&output.stdout)
+            );
+            assert!(text.contains("user info"), "{text}");
+            for secret in secrets {
+                assert!(!text.contains(secret), "{secret:?} shown for {url}: {text}");
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@
 
 mod args;
 mod bundle;
+mod credentials;
 mod deploy;
 mod error;
 mod output;

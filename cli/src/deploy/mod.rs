@@ -238,6 +238,7 @@ fn check_caveats(args: &Args, project: Option<&str>) -> Result<(), CliError> {
 }
 
 fn client(args: &Args) -> Result<Client, CliError> {
+    crate::credentials::check_server_url(&args.server)?;
     let token = token(args)?.clone();
     let tls = if args.insecure {
         Tls::Insecure
