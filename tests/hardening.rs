@@ -214,3 +214,121 @@ fn output_through_a_link_to_a_regular_file_replaces_the_file() {
     assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
     assert_is_bundle(&std::fs::read(out.path().join("real.tar")).unwrap());
 }
+
+// Finding 8: SIGINT, SIGTERM or SIGHUP during --output left a `.spiro-bundle-*.tmp` behind, and
+// the finished file had mode 0600 whatever the umask.
+
+/// Whether the process `pid` has a file open under `dir` (the unnamed temp file shows there as
+/// `dir/#inode (deleted)`, a named one under its name).
+fn has_file_open_in(pid: u32, dir: &Path) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| target.starts_with(dir))
+}
+
+#[test]
+fn output_leaves_nothing_behind_on_a_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let project = salt_project();
+    // A large artifact, sparse so that making it costs nothing: the build takes seconds.
+    std::fs::create_dir(project.path().join("build")).unwrap();
+    let big = std::fs::File::create(project.path().join("build/big.img")).unwrap();
+    big.set_len(16 << 30).unwrap();
+    drop(big);
+    let out = tempfile::tempdir().unwrap();
+    // Both a new file and one the bundle would replace.
+    for (signal, name, existing) in [
+        ("TERM", 15, false),
+        ("INT", 2, false),
+        ("HUP", 1, true),
+        ("TERM", 15, true),
+    ] {
+        let target = out.path().join("bundle.tar");
+        if existing {
+            write(out.path(), "bundle.tar", "old");
+        }
+        let mut child = cli(project.path())
+            .args(["--artifact", "build/big.img", "--output"])
+            .arg(&target)
+            .args(["p", "d"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while !has_file_open_in(child.id(), out.path()) {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the bundle was never opened"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "spiro-deploy ended early"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Let it write for a moment.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let killed = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(name), "SIG{signal}: {status:?}");
+        let left: Vec<_> = std::fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let expected: &[&str] = if existing { &["bundle.tar"] } else { &[] };
+        assert_eq!(left, expected, "after SIG{signal}");
+        if existing {
+            assert_eq!(std::fs::read(&target).unwrap(), b"old");
+            std::fs::remove_file(&target).unwrap();
+        }
+    }
+}
+
+/// `cmd` run through `sh` with `umask mask` first.
+fn with_umask(cmd: &Command, mask: &str) -> Command {
+    let mut shell = Command::new("/bin/sh");
+    shell
+        .arg("-c")
+        .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        shell.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => shell.env(key, value),
+            None => shell.env_remove(key),
+        };
+    }
+    shell
+}
+
+#[test]
+fn output_gets_the_mode_the_umask_gives() {
+    use std::os::unix::fs::PermissionsExt;
+    let project = salt_project();
+    let out = tempfile::tempdir().unwrap();
+    for (mask, mode) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+        for existing in [false, true] {
+            let target = out.path().join(format!("{mask}.tar"));
+            if existing {
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+            }
+            let mut cmd = cli(project.path());
+            cmd.arg("--output").arg(&target).args(["p", "d"]);
+            let output = run(&mut with_umask(&cmd, mask));
+            assert!(output.status.success(), "{}", stderr(&output));
+            let meta = std::fs::metadata(&target).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o7777, mode, "umask {mask}");
+        }
+    }
+}
