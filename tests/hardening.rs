@@ -332,3 +332,186 @@ fn output_gets_the_mode_the_umask_gives() {
         }
     }
 }
+
+// Finding 11: the token could only be given on the command line (visible to every user in
+// /proc/PID/cmdline) or in the environment.
+
+mod token_file {
+    use super::*;
+    use spiro_tests::server::{Answer, Config, TestServer};
+
+    const TOKEN: &str = "SECRET-token-from-a-file";
+
+    fn server() -> TestServer {
+        TestServer::start(Config::new(TOKEN, Answer::Stream(vec![])))
+    }
+
+    /// `spiro-deploy --check` against `server` with `args` and `env`.
+    fn check(server: &TestServer, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = cli(dir);
+        cmd.args(["--insecure", "--server", &server.url(), "--check"])
+            .args(args)
+            .envs(env.iter().copied());
+        let output = run(&mut cmd);
+        for stream in [&output.stdout, &output.stderr] {
+            assert!(!contains(stream, "SECRET"), "{}", stderr(&output));
+        }
+        output
+    }
+
+    fn assert_accepted(output: &Output) {
+        assert!(output.status.success(), "{}", stderr(output));
+    }
+
+    #[test]
+    fn one_trailing_newline_is_stripped() {
+        let server = server();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in [
+            ("lf", format!("{TOKEN}\n")),
+            ("crlf", format!("{TOKEN}\r\n")),
+            ("none", TOKEN.to_owned()),
+        ] {
+            write(dir.path(), name, &content);
+            let output = check(&server, dir.path(), &["--token-file", name], &[]);
+            assert_accepted(&output);
+            assert!(
+                stderr(&output).contains("the file given with --token-file"),
+                "{}",
+                stderr(&output)
+            );
+            assert_accepted(&check(
+                &server,
+                dir.path(),
+                &[],
+                &[("SPIRO_TOKEN_FILE", name)],
+            ));
+        }
+        let all = server.received();
+        assert!(
+            all.iter()
+                .all(|r| r.header("authorization") == Some(&format!("Bearer {TOKEN}")[..]))
+        );
+    }
+
+    #[test]
+    fn precedence_is_flag_file_env_env_file() {
+        let server = server();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "good", TOKEN);
+        write(dir.path(), "bad", "SECRET-wrong");
+        // --token-file beats SPIRO_TOKEN and SPIRO_TOKEN_FILE.
+        assert_accepted(&check(
+            &server,
+            dir.path(),
+            &["--token-file", "good"],
+            &[("SPIRO_TOKEN", "SECRET-wrong"), ("SPIRO_TOKEN_FILE", "bad")],
+        ));
+        // SPIRO_TOKEN beats SPIRO_TOKEN_FILE.
+        assert_accepted(&check(
+            &server,
+            dir.path(),
+            &[],
+            &[("SPIRO_TOKEN", TOKEN), ("SPIRO_TOKEN_FILE", "bad")],
+        ));
+        // --token beats SPIRO_TOKEN_FILE.
+        assert_accepted(&check(
+            &server,
+            dir.path(),
+            &["--token", TOKEN],
+            &[("SPIRO_TOKEN_FILE", "bad")],
+        ));
+    }
+
+    #[test]
+    fn token_and_token_file_conflict() {
+        let server = server();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "good", TOKEN);
+        let output = check(
+            &server,
+            dir.path(),
+            &["--token", TOKEN, "--token-file", "good"],
+            &[],
+        );
+        assert_usage_error(&output);
+        assert!(server.received().is_empty());
+    }
+
+    /// A missing file, a directory, an empty file: usage errors naming the file, nothing sent.
+    #[test]
+    fn unreadable_files_are_usage_errors_naming_them() {
+        let server = server();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "empty", "");
+        std::fs::create_dir(dir.path().join("a-directory")).unwrap();
+        for name in ["missing-file", "a-directory", "empty"] {
+            for (args, env) in [
+                (&["--token-file", name][..], &[][..]),
+                (&[][..], &[("SPIRO_TOKEN_FILE", name)][..]),
+            ] {
+                let output = check(&server, dir.path(), args, env);
+                assert_usage_error(&output);
+                let text = stderr(&output);
+                assert!(text.contains(&format!("`{name}`")), "{text}");
+                let setting = if args.is_empty() {
+                    "SPIRO_TOKEN_FILE"
+                } else {
+                    "--token-file"
+                };
+                assert!(text.contains(setting), "{text}");
+            }
+        }
+        assert!(server.received().is_empty());
+    }
+
+    /// As root, which reads any file: the read fails once privileges are dropped.
+    #[test]
+    fn unreadable_file_as_another_user() {
+        let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+            .into_iter()
+            .find(|path| Path::new(path).exists());
+        let (true, Some(setpriv)) = (is_root(), setpriv) else {
+            eprintln!("note: skipped: needs root and setpriv");
+            return;
+        };
+        let server = server();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "token", TOKEN);
+        let path = dir.path().join("token");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let cmd = {
+            let mut cmd = cli(dir.path());
+            cmd.args([
+                "--insecure",
+                "--server",
+                &server.url(),
+                "--check",
+                "--token-file",
+            ])
+            .arg(&path);
+            cmd
+        };
+        let mut dropped = Command::new(setpriv);
+        dropped
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .current_dir("/");
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(value) => dropped.env(key, value),
+                None => dropped.env_remove(key),
+            };
+        }
+        let output = run(&mut dropped);
+        assert_usage_error(&output);
+        let text = stderr(&output);
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("ermission denied"), "{text}");
+        assert!(server.received().is_empty());
+    }
+}

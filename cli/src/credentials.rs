@@ -1,6 +1,49 @@
-//! Where credentials may come from, and where they may not: no user info in `--server`.
+//! Where credentials may come from, and where they may not: a token file, but no user info
+//! in `--server`.
+
+use std::io::Read;
+use std::path::Path;
+
+use spiro_client::Token;
 
 use crate::error::{CliError, Exit};
+
+/// Tokens are a few hundred bytes; a larger file is not a token file.
+const TOKEN_FILE_LIMIT: u64 = 64 * 1024;
+
+/// Reads the token from `path` (named by `setting`, `--token-file` or `SPIRO_TOKEN_FILE`),
+/// without one trailing newline (`\n` or `\r\n`), as `echo` or an editor leave it. Any
+/// failure is a usage error that names the file and never shows its content.
+pub fn read_token_file(path: &Path, setting: &str) -> Result<Token, CliError> {
+    let usage = |what: String| {
+        CliError::msg(
+            Exit::Usage,
+            format!(
+                "cannot read the token file `{}` ({setting}): {what}",
+                path.display()
+            ),
+        )
+        .hint(format!(
+            "give {setting} a readable file holding the token from `salt-run spiro.issue_token`"
+        ))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(TOKEN_FILE_LIMIT + 1).read_to_end(&mut bytes))
+        .map_err(|e| usage(e.to_string()))?;
+    if bytes.len() as u64 > TOKEN_FILE_LIMIT {
+        return Err(usage("it is larger than any token (64 KiB)".into()));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| usage("it is not UTF-8 text".into()))?;
+    let token = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if token.is_empty() {
+        return Err(usage("it is empty".into()));
+    }
+    Ok(Token::new(token))
+}
 
 /// Refuses a server URL that carries user info (`https://user:password@host/`).
 ///

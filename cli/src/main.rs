@@ -27,8 +27,8 @@ use crate::bundle::Plan;
 use crate::error::{CliError, Exit};
 
 fn main() -> ExitCode {
-    let args = Args::parse_from_env();
-    match run(&args) {
+    let mut args = Args::parse_from_env();
+    match args.read_token_file().and_then(|()| run(&args)) {
         Ok(exit) => exit.into(),
         Err(err) => {
             output::error(&err);

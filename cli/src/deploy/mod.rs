@@ -186,7 +186,8 @@ fn token(args: &Args) -> Result<&spiro_client::Token, CliError> {
         )
         .hint(
             "set SPIRO_TOKEN (or pass --token) to a token from \
-             `salt-run spiro.issue_token <project>` on the salt-master",
+             `salt-run spiro.issue_token <project>` on the salt-master, or name a file holding \
+             it with --token-file or SPIRO_TOKEN_FILE",
         )
     })
 }
