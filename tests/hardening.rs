@@ -515,3 +515,68 @@ mod token_file {
         assert!(server.received().is_empty());
     }
 }
+
+// Finding 14: a deploy from a directory without _salt only warned, and the server replaced the
+// deployment with a bundle holding no states.
+
+mod missing_salt {
+    use super::*;
+    use spiro_tests::server::{Answer, Config, TestServer, deploy_bundle};
+
+    const TOKEN: &str = "SECRET-deploy-token";
+
+    fn deploy(server: &TestServer, dir: &Path, args: &[&str]) -> Output {
+        let mut cmd = cli(dir);
+        cmd.env("SPIRO_URL", server.url())
+            .env("SPIRO_TOKEN", TOKEN)
+            .args(["--insecure", "--no-highstate"])
+            .args(args)
+            .args(["web", "prod"]);
+        run(&mut cmd)
+    }
+
+    fn artifact_project() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "dist/app.tar", "app");
+        dir
+    }
+
+    #[test]
+    fn deploy_without_salt_is_refused_before_anything_is_sent() {
+        let server = TestServer::start(Config::new(TOKEN, Answer::Stream(vec![deploy_bundle()])));
+        let dir = artifact_project();
+        let output = deploy(&server, dir.path(), &["--artifact", "dist/app.tar"]);
+        assert_usage_error(&output);
+        let text = stderr(&output);
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        assert!(text.contains(&format!("`{}`", root.display())), "{text}");
+        assert!(text.contains("--allow-no-salt"), "{text}");
+        assert!(server.received().is_empty(), "something was sent");
+    }
+
+    #[test]
+    fn allow_no_salt_deploys_the_artifacts_with_a_warning() {
+        let server = TestServer::start(Config::new(TOKEN, Answer::Stream(vec![deploy_bundle()])));
+        let dir = artifact_project();
+        let output = deploy(
+            &server,
+            dir.path(),
+            &["--allow-no-salt", "--artifact", "dist/app.tar"],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(stderr(&output).contains("warning: no `_salt` directory"));
+        assert_eq!(server.last_deploy().method, "POST");
+    }
+
+    #[test]
+    fn output_and_list_only_warn() {
+        let dir = artifact_project();
+        for args in [&["--list"][..], &["--output", "-"][..]] {
+            let output = run(cli(dir.path())
+                .args(["--artifact", "dist/app.tar"])
+                .args(args));
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert!(stderr(&output).contains("warning: no `_salt` directory"));
+        }
+    }
+}

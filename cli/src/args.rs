@@ -82,6 +82,11 @@ pub struct Args {
     #[arg(long, help_heading = "Bundle")]
     pub list_scanners: bool,
 
+    /// Deploy even without a _salt directory here (artifact-only deployments). The deployment
+    /// is then replaced by a bundle holding no Salt states: its states are gone from the server
+    #[arg(long, help_heading = "Deploy")]
+    pub allow_no_salt: bool,
+
     /// Ask the server to highstate the affected minions after deploying [default]
     #[arg(long, overrides_with = "no_highstate", help_heading = "Deploy")]
     pub highstate: bool,

@@ -58,6 +58,7 @@ fn run(args: &Args) -> Result<Exit, CliError> {
         write_bundle(args, &root, output)?;
         return Ok(Exit::Success);
     }
+    bundle::require_saltdir(args, &root)?;
     let client = deploy::connect(args)?;
     deploy::run(args, &client, plan(args, &root, &[])?)
 }
