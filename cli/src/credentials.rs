@@ -59,8 +59,8 @@ pub fn check_server_url(url: &str) -> Result<(), CliError> {
     }
     Err(CliError::msg(
         Exit::Usage,
-        "the server URL (--server or SPIRO_URL) holds user info, a name or password before \
-         `@`; it is not shown here",
+        "invalid server URL (--server or SPIRO_URL): it holds user info, a name or password \
+         before `@` (not shown here)",
     )
     .hint(
         "give the URL without `user:password@`, such as https://salt:4510/: the deploy token \
