@@ -105,10 +105,11 @@ impl OutputFile {
                 place: Placing::Unnamed { target },
             });
         }
-        let (file, temp) = tempfile::Builder::new()
-            .prefix(".spiro-bundle-")
-            .suffix(".tmp")
-            .permissions(new_file_permissions())
+        let mut temp_file = tempfile::Builder::new();
+        temp_file.prefix(".spiro-bundle-").suffix(".tmp");
+        #[cfg(unix)]
+        temp_file.permissions(new_file_permissions());
+        let (file, temp) = temp_file
             .tempfile_in(&dir)
             .map_err(writable_dir)?
             .into_parts();
@@ -185,6 +186,7 @@ impl Write for OutputFile {
 }
 
 /// The mode a new file gets from a shell: 0666, less the umask (the kernel applies it).
+#[cfg(unix)]
 fn new_file_permissions() -> std::fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
     std::fs::Permissions::from_mode(0o666)
@@ -245,7 +247,22 @@ mod unnamed {
     }
 }
 
+/// Elsewhere, no signal handler: the temp file is removed on errors only.
+#[cfg(not(unix))]
+mod signal_cleanup {
+    /// Does nothing where there are no Unix signals.
+    pub struct RemoveOnSignal(());
+
+    impl RemoveOnSignal {
+        /// Does nothing.
+        pub fn new(_path: &std::path::Path) -> RemoveOnSignal {
+            RemoveOnSignal(())
+        }
+    }
+}
+
 /// Removes a named temp file when SIGINT, SIGTERM or SIGHUP ends the process.
+#[cfg(unix)]
 mod signal_cleanup {
     use std::ffi::{CStr, CString, c_char};
     use std::os::unix::ffi::OsStrExt;
@@ -312,6 +329,21 @@ mod signal_cleanup {
             let mut old: libc::sigaction = std::mem::zeroed();
             libc::sigaction(signal, std::ptr::null(), &mut old) == 0
                 && old.sa_sigaction == libc::SIG_IGN
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_output_by_its_names() {
+        for name in ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"] {
+            assert!(is_stdout(Path::new(name)), "{name}");
+        }
+        for name in ["/dev/stderr", "/dev/fd/2", "stdout", "./-"] {
+            assert!(!is_stdout(Path::new(name)), "{name}");
         }
     }
 }
