@@ -70,7 +70,8 @@ pub struct Args {
     )]
     pub include_source: Vec<String>,
 
-    /// Write the bundle to FILE (`-` for standard output) and exit without contacting a server
+    /// Write the bundle to FILE (`-` for standard output) and exit without contacting a server.
+    /// A regular FILE is replaced once the bundle is complete; a device or a FIFO is written to
     #[arg(long, short = 'o', value_name = "FILE", help_heading = "Bundle")]
     pub output: Option<PathBuf>,
 
