@@ -6,6 +6,9 @@ use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use spiro_client::Token;
 
+use crate::credentials;
+use crate::error::CliError;
+
 const AFTER_HELP: &str = "\
 Examples:
   Deploy the current project's _salt directory and highstate the affected minions:
@@ -67,7 +70,8 @@ pub struct Args {
     )]
     pub include_source: Vec<String>,
 
-    /// Write the bundle to FILE (`-` for standard output) and exit without contacting a server
+    /// Write the bundle to FILE (`-` for standard output) and exit without contacting a server.
+    /// A regular FILE is replaced once the bundle is complete; a device or a FIFO is written to
     #[arg(long, short = 'o', value_name = "FILE", help_heading = "Bundle")]
     pub output: Option<PathBuf>,
 
@@ -78,6 +82,11 @@ pub struct Args {
     /// List the built-in scanners and every plugin found, and exit
     #[arg(long, help_heading = "Bundle")]
     pub list_scanners: bool,
+
+    /// Deploy even without a _salt directory here (artifact-only deployments). The deployment
+    /// is then replaced by a bundle holding no Salt states: its states are gone from the server
+    #[arg(long, help_heading = "Deploy")]
+    pub allow_no_salt: bool,
 
     /// Ask the server to highstate the affected minions after deploying [default]
     #[arg(long, overrides_with = "no_highstate", help_heading = "Deploy")]
@@ -98,8 +107,9 @@ pub struct Args {
     )]
     pub server: String,
 
-    /// The deploy token from `salt-run spiro.issue_token` (prefer SPIRO_TOKEN: command lines
-    /// are visible to other users)
+    /// The deploy token from `salt-run spiro.issue_token` (prefer --token-file or SPIRO_TOKEN:
+    /// command lines are visible to other users). Precedence: --token, --token-file,
+    /// SPIRO_TOKEN, SPIRO_TOKEN_FILE
     #[arg(
         long,
         env = "SPIRO_TOKEN",
@@ -109,12 +119,18 @@ pub struct Args {
     )]
     pub token: Option<Token>,
 
+    /// Read the deploy token from FILE (one trailing newline is ignored); also
+    /// SPIRO_TOKEN_FILE. Recommended in CI: the token shows in no command line or environment
+    #[arg(long, value_name = "FILE", help_heading = "Deploy")]
+    pub token_file: Option<PathBuf>,
+
     /// Trust this CA or certificate (PEM) for the server instead of the system's authorities
     #[arg(long, value_name = "FILE", help_heading = "Deploy")]
     pub ssl_cert: Option<PathBuf>,
 
-    /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous
-    #[arg(long, help_heading = "Deploy")]
+    /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous.
+    /// Conflicts with --ssl-cert
+    #[arg(long, conflicts_with = "ssl_cert", help_heading = "Deploy")]
     pub insecure: bool,
 
     /// Seconds to wait for the server to accept the connection
@@ -159,6 +175,10 @@ pub enum TokenSource {
     Flag,
     /// The `SPIRO_TOKEN` environment variable.
     Env,
+    /// The file named by `--token-file`.
+    FileFlag,
+    /// The file named by the `SPIRO_TOKEN_FILE` environment variable.
+    FileEnv,
 }
 
 impl TokenSource {
@@ -167,15 +187,21 @@ impl TokenSource {
         match self {
             TokenSource::Flag => "--token",
             TokenSource::Env | TokenSource::Missing => "SPIRO_TOKEN",
+            TokenSource::FileFlag => "the file given with --token-file",
+            TokenSource::FileEnv => "the file named by SPIRO_TOKEN_FILE",
         }
     }
 
     /// How to name the source in a message.
     pub fn describe(self) -> &'static str {
         match self {
-            TokenSource::Missing => "no token (set SPIRO_TOKEN or pass --token)",
+            TokenSource::Missing => {
+                "no token (set SPIRO_TOKEN or SPIRO_TOKEN_FILE, or pass --token-file)"
+            }
             TokenSource::Flag => "the token given with --token",
             TokenSource::Env => "the token in SPIRO_TOKEN",
+            TokenSource::FileFlag => "the token in the file given with --token-file",
+            TokenSource::FileEnv => "the token in the file named by SPIRO_TOKEN_FILE",
         }
     }
 }
@@ -194,7 +220,42 @@ impl Args {
             args.token = None;
             args.token_source = TokenSource::Missing;
         }
+        // Checked here, not by clap: clap would count SPIRO_TOKEN as a conflict too.
+        if args.token_source == TokenSource::Flag && args.token_file.is_some() {
+            Args::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--token and --token-file cannot be used together: give the token one way",
+                )
+                .exit();
+        }
+        // --token-file beats SPIRO_TOKEN, which beats SPIRO_TOKEN_FILE (read by `read_token_file`).
+        if args.token_file.is_some() && args.token_source != TokenSource::Flag {
+            args.token = None;
+            args.token_source = TokenSource::FileFlag;
+        } else if args.token.is_none() {
+            args.token_file = std::env::var_os("SPIRO_TOKEN_FILE")
+                .filter(|path| !path.is_empty())
+                .map(PathBuf::from);
+            if args.token_file.is_some() {
+                args.token_source = TokenSource::FileEnv;
+            }
+        }
         args
+    }
+
+    /// Reads the token from the file chosen by `parse_from_env`, for the modes that talk to a
+    /// server: bundling to a file or a listing needs no token, nor a readable token file.
+    pub fn read_token_file(&mut self) -> Result<(), CliError> {
+        let talks_to_server = !(self.list_scanners || self.list || self.output.is_some());
+        if let (Some(path), true) = (&self.token_file, talks_to_server) {
+            let setting = match self.token_source {
+                TokenSource::FileEnv => "SPIRO_TOKEN_FILE",
+                _ => "--token-file",
+            };
+            self.token = Some(credentials::read_token_file(path, setting)?);
+        }
+        Ok(())
     }
 
     /// Whether the server should highstate (the default unless `--no-highstate`).

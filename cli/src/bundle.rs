@@ -9,6 +9,28 @@ use crate::args::Args;
 use crate::error::{CliError, Exit};
 use crate::scanners;
 
+/// Refuses a deploy from a directory without `_salt`, unless `--allow-no-salt`: the server
+/// would replace the deployment with a bundle holding no states, wiping it (run from the wrong
+/// directory, that is never what was meant). `--output` and `--list` only warn.
+pub fn require_saltdir(args: &Args, root: &Path) -> Result<(), CliError> {
+    let saltdir = root.join("_salt");
+    if args.allow_no_salt || saltdir.exists() {
+        return Ok(());
+    }
+    Err(CliError::msg(
+        Exit::Usage,
+        format!(
+            "no `_salt` directory in `{}`: deploying would replace the deployment with a bundle \
+             holding no Salt states; nothing was sent",
+            root.display()
+        ),
+    )
+    .hint(
+        "run spiro-deploy from the project's directory, or pass --allow-no-salt to deploy \
+         artifacts only (the deployment's states are then removed from the server)",
+    ))
+}
+
 /// Everything the bundle will hold, resolved and checked up front so that a missing artifact
 /// or an unknown scanner is reported before a byte is written or a connection is opened.
 pub struct Plan {

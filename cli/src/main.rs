@@ -9,9 +9,11 @@
 
 mod args;
 mod bundle;
+mod credentials;
 mod deploy;
 mod error;
 mod output;
+mod output_file;
 mod scanners;
 mod terminal;
 
@@ -27,8 +29,8 @@ use crate::error::{CliError, Exit};
 use crate::terminal::VisibleWriter;
 
 fn main() -> ExitCode {
-    let args = Args::parse_from_env();
-    match run(&args) {
+    let mut args = Args::parse_from_env();
+    match args.read_token_file().and_then(|()| run(&args)) {
         Ok(exit) => exit.into(),
         Err(err) => {
             output::error(&err);
@@ -64,6 +66,7 @@ fn run(args: &Args) -> Result<Exit, CliError> {
         write_bundle(args, &root, output)?;
         return Ok(Exit::Success);
     }
+    bundle::require_saltdir(args, &root)?;
     let client = deploy::connect(args)?;
     deploy::run(args, &client, plan(args, &root, &[])?)
 }
@@ -100,10 +103,10 @@ fn plan(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError>
     Ok(plan)
 }
 
-/// `--output FILE`: the bundle goes to a temporary file beside FILE that replaces FILE only
-/// once complete, so a failed build never leaves a partial bundle behind.
+/// `--output FILE`: see [`output_file`] for how FILE is written (in place for a device or a
+/// FIFO, else replaced only once the bundle is complete).
 fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError> {
-    if output == Path::new("-") {
+    if output_file::is_stdout(output) {
         let plan = plan(args, root, &[])?;
         let written = plan
             .write(Builder::new(raw_stdout()?))
@@ -118,33 +121,14 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
             false => err,
         });
     }
-    let output = root.join(output);
-    let dir = output
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(root);
-    let temp = tempfile::Builder::new()
-        .prefix(".spiro-bundle-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            CliError::new(Exit::Bundle, spiro_bundle::Error::read(dir, e))
-                .hint("--output must name a file in a writable directory")
-        })?;
-    let plan = plan(args, root, &[output.clone(), temp.path().to_path_buf()])?;
-    let (temp, stats) = plan.write(Builder::new(temp))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| CliError::new(Exit::Bundle, e))?;
-    temp.persist(&output).map_err(|e| {
-        CliError::msg(
-            Exit::Bundle,
-            format!("cannot write `{}`: {}", output.display(), e.error),
-        )
-    })?;
+    let file = output_file::OutputFile::create(&root.join(output))?;
+    let plan = plan(args, root, &file.excluded())?;
+    let (file, stats) = plan.write(Builder::new(file))?;
+    let shown = file.path().to_owned();
+    file.finish()?;
     output::status(&format!(
         "wrote `{}`: {}",
-        output.display(),
+        shown.display(),
         output::bundle_summary(&stats)
     ));
     Ok(())

@@ -40,6 +40,7 @@ pub fn check(args: &Args) -> Result<Exit, CliError> {
 
 /// The client for `--server`, `--insecure`, `--ssl-cert` and `--connect-timeout`.
 fn client(args: &Args) -> Result<Client, CliError> {
+    crate::credentials::check_server_url(&args.server)?;
     let token = token(args)?.clone();
     let tls = if args.insecure {
         Tls::Insecure

@@ -16,7 +16,8 @@ pub fn token(args: &Args) -> Result<&Token, CliError> {
         )
         .hint(
             "set SPIRO_TOKEN (or pass --token) to a token from \
-             `salt-run spiro.issue_token <project>` on the salt-master",
+             `salt-run spiro.issue_token <project>` on the salt-master, or name a file holding \
+             it with --token-file or SPIRO_TOKEN_FILE",
         )
     })
 }
