@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use spiro_bundle::Scanner;
+use spiro_scanner::Scanner;
 
 use crate::error::{CliError, Exit};
 
@@ -21,10 +21,9 @@ pub fn resolve(
     };
     if matches!(method, "fs" | "filesystem") {
         // The bundle being written may sit inside the tree: never bundle it into itself.
-        let fs = exclude.iter().fold(
-            spiro_scanners::FsScanner::new(root).exclude("_salt"),
-            |fs, path| fs.exclude(path),
-        );
+        let fs = exclude
+            .iter()
+            .fold(spiro_scanners::fs_source(root), |fs, path| fs.exclude(path));
         return Ok(Box::new(fs));
     }
     if let Some(scanner) = spiro_scanners::builtin(method, root) {

@@ -7,10 +7,10 @@ use std::rc::Rc;
 
 use gix::ObjectId;
 use gix::objs::tree::EntryKind as TreeEntryKind;
-use spiro_bundle::ahead::{Budget, Pool, Reserved, Ticket};
-use spiro_bundle::{
-    Candidate, Entries, Entry, EntryName, Error, GitCommit, Opener, Scanner, ShouldSkip,
-};
+use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Opener, Scanner, ShouldSkip};
+
+use crate::GitCommit;
+use crate::ahead::{Budget, Pool, Reserved, Ticket};
 
 use crate::attributes::ExportIgnore;
 use crate::repo::{SCANNER, discover, gix_error, open_again, reopen};
@@ -62,13 +62,13 @@ const BYTES_PER_HANDLE: u64 = 4 * 1024 * 1024;
 /// written, as gix inflates objects whole).
 ///
 /// ```no_run
-/// use spiro_bundle::Scanner;
+/// use spiro_scanner::Scanner;
 /// use spiro_scanners::GitScanner;
 ///
 /// for entry in GitScanner::new(".").scan(&|_| false)? {
 ///     println!("{}", entry?.name());
 /// }
-/// # Ok::<(), spiro_bundle::Error>(())
+/// # Ok::<(), spiro_scanner::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct GitScanner {
@@ -106,31 +106,50 @@ impl GitScanner {
     }
 }
 
+/// Why the `git` scanner cannot start, for a front end to add what to do instead (such as
+/// choosing another scanner). Reported as the source of a [`spiro_scanner::Error::Scanner`];
+/// find it with [`spiro_scanner::error_chain`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GitError {
+    /// The directory is not inside a git repository.
+    #[error("`{}` is not inside a git repository", dir.display())]
+    NotARepository {
+        /// The directory the scanner was given.
+        dir: PathBuf,
+    },
+    /// The repository has no commit yet (`HEAD` is unborn).
+    #[error("the git repository at `{}` has no commit yet (HEAD is unborn)", repository.display())]
+    NoCommit {
+        /// The repository's work tree (or git directory, for a bare one).
+        repository: PathBuf,
+    },
+}
+
+impl From<GitError> for Error {
+    fn from(error: GitError) -> Error {
+        let message = error.to_string();
+        Error::scanner_with(SCANNER, message, error)
+    }
+}
+
 impl Scanner for GitScanner {
     fn name(&self) -> &str {
         SCANNER
     }
 
-    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         let Some(repo) = discover(&self.dir)? else {
-            return Err(Error::scanner(
-                SCANNER,
-                format!(
-                    "`{}` is not inside a git repository; use --include-source=fs or run from \
-                     the repository",
-                    self.dir.display()
-                ),
-            ));
+            return Err(GitError::NotARepository {
+                dir: self.dir.clone(),
+            }
+            .into());
         };
         let Some(head) = head_commit_id(&repo)? else {
-            return Err(Error::scanner(
-                SCANNER,
-                format!(
-                    "the git repository at `{}` has no commit yet (HEAD is unborn); make a \
-                     first commit or use --include-source=fs",
-                    repo.workdir().unwrap_or(repo.git_dir()).display()
-                ),
-            ));
+            return Err(GitError::NoCommit {
+                repository: repo.workdir().unwrap_or(repo.git_dir()).to_path_buf(),
+            }
+            .into());
         };
         let commit = repo
             .find_commit(head)
@@ -557,7 +576,7 @@ fn start_inflating(
     workers: Option<usize>,
     budget: &Budget,
 ) -> Option<Pool<ObjectId, Reserved>> {
-    let workers = workers.unwrap_or_else(spiro_bundle::ahead::default_workers);
+    let workers = workers.unwrap_or_else(crate::ahead::default_workers);
     let (git_dir, options) = (repo.git_dir().to_path_buf(), repo.open_options().clone());
     let budget = budget.clone();
     Pool::start(

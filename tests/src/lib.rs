@@ -195,3 +195,16 @@ pub fn contains(haystack: &[u8], needle: impl AsRef<OsStr>) -> bool {
     let needle = needle.as_ref().to_string_lossy();
     String::from_utf8_lossy(haystack).contains(needle.as_ref())
 }
+
+/// An error and its causes on one line, `: `-separated, as a plugin reports them: the causes
+/// are [`spiro_scanner::error_chain`]'s, a cause that repeats the one before it said once.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut texts: Vec<String> = Vec::new();
+    for cause in spiro_scanner::error_chain(error) {
+        let text = cause.to_string();
+        if texts.last() != Some(&text) {
+            texts.push(text);
+        }
+    }
+    texts.join(": ")
+}

@@ -2,9 +2,9 @@
 
 use std::io::{self, Read};
 
-use spiro_bundle::{
-    Builder, Candidate, Entries, Entry, EntryName, Error, FsScanner, Scanner, ShouldSkip,
-};
+use spiro_bundle::{Builder, Error};
+use spiro_scanner::{Candidate, Entries, Entry, EntryName, Scanner, ShouldSkip};
+use spiro_scanners::FsScanner;
 
 /// A scanner that yields whatever entries it is given, ignoring `should_skip` on purpose.
 struct Fixed {
@@ -16,7 +16,7 @@ impl Scanner for Fixed {
     fn name(&self) -> &str {
         self.name
     }
-    fn scan<'s>(&'s self, _should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, _should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         Ok(Box::new(self.entries.iter().map(|(name, size, data)| {
             Ok(Entry::file(
                 EntryName::new(name).unwrap(),
@@ -112,7 +112,7 @@ fn a_read_error_is_reported_as_the_source_error_not_a_write_error() {
     struct Failing;
     impl Read for Failing {
         fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-            Err(io::Error::other(Error::read(
+            Err(io::Error::other(spiro_scanner::Error::read(
                 "/data/disk-died",
                 io::Error::other("EIO"),
             )))
@@ -123,7 +123,7 @@ fn a_read_error_is_reported_as_the_source_error_not_a_write_error() {
         fn name(&self) -> &str {
             "failing"
         }
-        fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+        fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
             let entry = Entry::file(EntryName::new("f").unwrap(), 4, false, 0, || {
                 Ok(Box::new(Failing) as Box<dyn Read>)
             });
@@ -251,7 +251,7 @@ impl Scanner for Links {
     fn name(&self) -> &str {
         "links"
     }
-    fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         Ok(Box::new(self.0.iter().map(|(name, target)| {
             let name = EntryName::new(name).unwrap();
             Ok(match target {

@@ -5,7 +5,7 @@ use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use spiro_bundle::Scanner;
+use spiro_scanner::Scanner;
 
 use crate::{LoadError, Plugin};
 

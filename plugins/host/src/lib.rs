@@ -1,12 +1,12 @@
 //! Loads `spiro-deploy` scanner plugins: shared libraries that speak the C ABI of
-//! `plugins/include/spiro_scanner.h`, wrapped as ordinary [`spiro_bundle::Scanner`]s so the
-//! [`Builder`](spiro_bundle::Builder) cannot tell them from the built-in scanners.
+//! `plugins/include/spiro_scanner.h`, wrapped as ordinary [`spiro_scanner::Scanner`]s so the
+//! bundle builder cannot tell them from the built-in scanners.
 //!
 //! - [`Plugin::load`] opens one library, checks its ABI version before anything else, and
 //!   validates its descriptor; every [`LoadError`] names the library's path.
 //! - [`Plugin::scanner`] gives a [`PluginScanner`] of a root directory. Entry names it yields are
 //!   validated like any other scanner's; content is read through the ABI in the builder's
-//!   chunks, never whole; plugin errors become [`spiro_bundle::Error::Scanner`] naming the
+//!   chunks, never whole; plugin errors become [`spiro_scanner::Error::Scanner`] naming the
 //!   plugin and its path.
 //! - [`SearchPath`] finds plugins by name (`--include-source=NAME`) in `SPIRO_PLUGIN_PATH` and
 //!   then the per-user plugin directory ([`user_plugin_dir`]), and lists every candidate for
@@ -16,9 +16,9 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! # fn builtin(_: &str) -> Option<Box<dyn spiro_bundle::Scanner>> { None }
+//! # fn builtin(_: &str) -> Option<Box<dyn spiro_scanner::Scanner>> { None }
 //! let name = "manifest";
-//! let scanner: Box<dyn spiro_bundle::Scanner> = match builtin(name) {
+//! let scanner: Box<dyn spiro_scanner::Scanner> = match builtin(name) {
 //!     Some(scanner) => scanner,
 //!     None => spiro_plugin_host::open_scanner(name, Path::new("."))?,
 //! };

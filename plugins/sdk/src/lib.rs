@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::path::{Path, PathBuf};
-//! use spiro_plugin_sdk::bundle::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
+//! use spiro_plugin_sdk::scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 //! use spiro_plugin_sdk::PluginScanner;
 //!
 //! /// Bundles one generated file.
@@ -14,7 +14,7 @@
 //!
 //! impl Scanner for Hello {
 //!     fn name(&self) -> &str { Self::NAME }
-//!     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+//!     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
 //!         let name = EntryName::new("hello.txt").unwrap();
 //!         if should_skip(&Candidate { path: name.as_path(), is_dir: false }) {
 //!             return Ok(Box::new(std::iter::empty()));
@@ -58,10 +58,10 @@
 
 use std::path::Path;
 
-pub use spiro_bundle as bundle;
 pub use spiro_plugin_abi as abi;
+pub use spiro_scanner as scanner;
 
-use spiro_bundle::{Error, Scanner};
+use spiro_scanner::{Error, Scanner};
 
 mod export;
 mod panic;

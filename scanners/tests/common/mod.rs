@@ -273,7 +273,7 @@ pub fn git_archive_in(fx: &Fixture, dir: &Path) -> Vec<Item> {
 }
 
 /// Everything a scanner yields, with file contents read through the openers.
-pub fn scan_items(scanner: &dyn spiro_bundle::Scanner) -> Vec<Item> {
+pub fn scan_items(scanner: &dyn spiro_scanner::Scanner) -> Vec<Item> {
     let mut items = Vec::new();
     for entry in scanner.scan(&|_| false).expect("scan") {
         items.push(item_of(entry.expect("entry")));
@@ -281,16 +281,17 @@ pub fn scan_items(scanner: &dyn spiro_bundle::Scanner) -> Vec<Item> {
     items
 }
 
-pub fn item_of(entry: spiro_bundle::Entry<'_>) -> Item {
-    let (name, kind, mtime, opener) = entry.into_parts();
+pub fn item_of(entry: spiro_scanner::Entry<'_>) -> Item {
+    let (name, kind, mtime) = entry.into_parts();
     let name = String::from_utf8(name.as_bytes().to_vec()).unwrap();
     match kind {
-        spiro_bundle::EntryKind::File { size, executable } => {
+        spiro_scanner::EntryKind::File {
+            size,
+            executable,
+            open,
+        } => {
             let mut content = Vec::new();
-            opener.expect("opener")()
-                .expect("open")
-                .read_to_end(&mut content)
-                .unwrap();
+            open().expect("open").read_to_end(&mut content).unwrap();
             assert_eq!(content.len() as u64, size, "announced size of {name}");
             Item::File {
                 name,
@@ -299,7 +300,7 @@ pub fn item_of(entry: spiro_bundle::Entry<'_>) -> Item {
                 mtime,
             }
         }
-        spiro_bundle::EntryKind::Symlink { target } => Item::Symlink {
+        spiro_scanner::EntryKind::Symlink { target } => Item::Symlink {
             name,
             target,
             mtime,

@@ -26,9 +26,10 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use spiro_scanner::{Entry, EntryName, Error};
+
 use crate::ahead::{Budget, Pool, Reserved, Ticket};
-use crate::fs::{is_executable, mtime_of, open_file};
-use crate::{Entry, EntryName, Error};
+use crate::disk::{entry_from_disk, is_executable, mtime_of, open_file};
 
 /// Files up to this size are read ahead whole; larger ones are only stat'ed ahead and streamed
 /// by the builder, so that one big file never sits whole in memory.
@@ -122,7 +123,7 @@ fn read_ahead(path: &Path, budget: &Budget) -> Option<Found> {
 /// A scan's entry, as far as the walk has got with it.
 enum Ahead<'s> {
     /// Made on the consumer's thread (directories' errors, symlinks, other kinds of file).
-    Ready(crate::Result<Entry<'s>>),
+    Ready(spiro_scanner::Result<Entry<'s>>),
     /// A regular file queued for a worker.
     Queued {
         name: EntryName,
@@ -157,7 +158,7 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
 
     /// The next walk item made into an entry or queued; `None` for a directory.
     fn plan(&self, item: WalkItem, queue: bool) -> Option<Ahead<'s>> {
-        let entry = match crate::fs::walked(&self.root, item) {
+        let entry = match super::walked(&self.root, item) {
             Ok(Some(entry)) => entry,
             Ok(None) => return None,
             Err(e) => return Some(Ahead::Ready(Err(e))),
@@ -174,15 +175,18 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
     }
 
     /// An entry made on this thread, its opener (if any) made to tell the read-ahead.
-    fn ready(&self, made: crate::Result<Option<Entry<'s>>>) -> Option<crate::Result<Entry<'s>>> {
+    fn ready(
+        &self,
+        made: spiro_scanner::Result<Option<Entry<'s>>>,
+    ) -> Option<spiro_scanner::Result<Entry<'s>>> {
         let pool = &self.read_ahead.pool;
-        made.map(|entry| entry.map(|entry| entry.wrap_opener(|open| Box::new(pool.opener(open)))))
+        made.map(|entry| entry.map(|entry| entry.map_opener(|open| Box::new(pool.opener(open)))))
             .transpose()
     }
 
     /// The entry for a planned item: what the worker found, or, where it has not started, found
     /// here (helping with the next items while a worker is on this one).
-    fn finish(&self, ahead: Ahead<'s>) -> Option<crate::Result<Entry<'s>>> {
+    fn finish(&self, ahead: Ahead<'s>) -> Option<spiro_scanner::Result<Entry<'s>>> {
         let (name, path, ticket) = match ahead {
             Ahead::Ready(entry) => return Some(entry),
             Ahead::Queued { name, path, ticket } => (name, path, ticket),
@@ -198,7 +202,7 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
             let path = path.to_path_buf();
             let made = fs::symlink_metadata(&path)
                 .map_err(|e| Error::read(&path, e))
-                .and_then(|meta| Entry::from_disk(name, path, &meta));
+                .and_then(|meta| entry_from_disk(name, path, &meta));
             return self.ready(made);
         };
         let (size, executable, mtime) = (found.size, found.executable, found.mtime);
@@ -218,7 +222,7 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
 }
 
 impl<'s, W: Iterator<Item = WalkItem>> Iterator for WalkAhead<'s, W> {
-    type Item = crate::Result<Entry<'s>>;
+    type Item = spiro_scanner::Result<Entry<'s>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -248,7 +252,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::{Builder, FsScanner, Scanner};
+    use spiro_bundle::Builder;
+    use spiro_scanner::{EntryKind, Scanner};
+
+    use crate::FsScanner;
 
     /// Sizes around the limits, more content than the budget, executables, a symlink, nesting.
     fn tree() -> tempfile::TempDir {
@@ -306,12 +313,11 @@ mod tests {
     }
 
     fn content_of(entry: Entry<'_>) -> Vec<u8> {
-        let (_, _, _, opener) = entry.into_parts();
+        let (_, EntryKind::File { open, .. }, _) = entry.into_parts() else {
+            panic!("not a file");
+        };
         let mut content = Vec::new();
-        opener.unwrap()()
-            .unwrap()
-            .read_to_end(&mut content)
-            .unwrap();
+        open().unwrap().read_to_end(&mut content).unwrap();
         content
     }
 
@@ -330,7 +336,7 @@ mod tests {
         let files = rest
             .into_iter()
             .rev()
-            .filter(|e| matches!(e.kind(), crate::EntryKind::File { .. }))
+            .filter(|e| matches!(e.kind(), EntryKind::File { .. }))
             .step_by(2);
         for entry in files {
             let path = dir.path().join(entry.name().as_path());
