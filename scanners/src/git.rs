@@ -199,7 +199,7 @@ pub(crate) fn head_commit_id(repo: &gix::Repository) -> Result<Option<ObjectId>,
 }
 
 /// What `.gitcommit` records for the repository containing `dir`: the full hash of `HEAD` and
-/// what `git describe --all` prints for it (see [`crate::describe`]).
+/// what `git describe --all` prints for it.
 ///
 /// `Ok(None)` outside a repository and when `HEAD` is unborn: a bundle can be made without a
 /// commit, it just cannot name one. When `git describe --all` itself would fail (no ref at all,

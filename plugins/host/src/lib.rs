@@ -34,7 +34,8 @@
 //! (musl) binary cannot load shared libraries at all; [`Plugin::load`] then fails with the
 //! platform's reason.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod discover;
 mod load;

@@ -297,9 +297,10 @@ unsafe extern "C" fn read<S: PluginScanner>(
     }
     // SAFETY: `reader` came from `open::<S>`; not used concurrently (header rule 5).
     let state = unsafe { &mut *reader.cast::<ReaderState<S>>() };
-    // SAFETY: the host lends `cap` writable bytes at `buf` for this call.
     let buf: &mut [u8] = match cap {
         0 => &mut [],
+        // SAFETY: the host lends `cap` writable bytes at `buf` (checked non-NULL above) for
+        // this call.
         _ => unsafe { std::slice::from_raw_parts_mut(buf, cap) },
     };
     let result = guard(|| {

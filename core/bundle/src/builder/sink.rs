@@ -198,14 +198,14 @@ fn write_zeros(out: &mut dyn Write, mut len: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// What [`Builder::counting`] writes to: nothing, but it counts.
+/// What [`Builder::counting`](super::Builder::counting) writes to: nothing, but it counts.
 #[derive(Debug, Default)]
 pub struct ByteCount {
     bytes: u64,
 }
 
 impl ByteCount {
-    /// The length of the bundle the same calls on [`Builder::new`] write, in bytes.
+    /// The length of the bundle the same calls on [`Builder::new`](super::Builder::new) write, in bytes.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
