@@ -11,6 +11,7 @@ use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Opener, Scanner
 
 use crate::GitCommit;
 use crate::ahead::{Budget, Pool, Reserved, Ticket};
+use crate::walk_ahead::{WalkAhead, Walker};
 
 use crate::attributes::ExportIgnore;
 use crate::repo::{SCANNER, discover, gix_error, open_again, reopen};
@@ -176,13 +177,12 @@ impl Scanner for GitScanner {
             attributes,
             stack: Vec::new(),
             base: 0,
-            done: false,
-            ahead: VecDeque::new(),
+            stopped: false,
             inflate_ahead,
             budget,
         };
         walk.start(&prefix, tree)?;
-        Ok(Box::new(walk))
+        Ok(Box::new(WalkAhead::new(walk, true)))
     }
 }
 
@@ -308,12 +308,9 @@ struct Walk<'s> {
     /// How many leading bytes of a full path are the scanned subdirectory and its `/` (0 for
     /// the whole tree): a yielded name is the full path without them.
     base: usize,
-    /// Set when the walk has ended, or stopped at an error.
-    done: bool,
-    /// Entries walked ahead of the consumer, in order. Dropped before `inflate_ahead`, so that
-    /// the workers it waits for find no ticket held and skip the jobs left in the queue.
-    ahead: VecDeque<Planned<'s>>,
-    /// Workers inflating the blobs of `ahead`, once the consumer reads content.
+    /// Set when the walk has stopped at an error: nothing is walked after it.
+    stopped: bool,
+    /// Workers inflating the blobs walked ahead, once the consumer reads content.
     inflate_ahead: Option<Pool<ObjectId, Reserved>>,
     budget: Budget,
 }
@@ -529,7 +526,11 @@ impl<'s> Walk<'s> {
     /// The entry of a planned item. For a queued blob: the content a worker inflated, or this
     /// thread did (helping with the blobs after it while a worker is on it); where that failed,
     /// the blob done again as without inflating ahead, for the same entry or error.
-    fn resolve(&mut self, planned: Planned<'s>) -> Result<Entry<'s>, Error> {
+    fn resolve(
+        &mut self,
+        planned: Planned<'s>,
+        later: &VecDeque<Planned<'s>>,
+    ) -> Result<Entry<'s>, Error> {
         let (name, executable, id, ticket) = match planned {
             Planned::Ready(entry) => return Ok(entry),
             Planned::Failed(error) => return Err(error),
@@ -540,7 +541,7 @@ impl<'s> Walk<'s> {
                 ticket,
             } => (name, executable, id, ticket),
         };
-        let next = self.ahead.iter().filter_map(|planned| match planned {
+        let next = later.iter().filter_map(|planned| match planned {
             Planned::Queued { ticket, .. } => Some(ticket),
             _ => None,
         });
@@ -566,8 +567,6 @@ impl<'s> Walk<'s> {
 const MAX_BLOB: u64 = 1024 * 1024;
 /// Inflated content held ahead of the builder, at most.
 const BUDGET: u64 = 8 * 1024 * 1024;
-/// Entries walked ahead of the builder, at most.
-const MAX_AHEAD: usize = 512;
 
 /// Starts the workers that inflate blobs ahead of the builder, each with a repository handle
 /// of its own (a gix handle belongs to one thread); `None` if none could start.
@@ -611,34 +610,36 @@ fn inflate(repo: &gix::Repository, id: ObjectId, budget: &Budget) -> Option<Rese
     Some(content)
 }
 
-impl<'s> Iterator for Walk<'s> {
-    type Item = Result<Entry<'s>, Error>;
+/// The walk on the shared driver: it ends at the first error, as the walk without inflating
+/// ahead would.
+impl<'s> Walker<'s> for Walk<'s> {
+    type Planned = Planned<'s>;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        let reading = self
-            .inflate_ahead
+    fn consumer_reads(&self) -> bool {
+        self.inflate_ahead
             .as_ref()
-            .is_some_and(|pool| pool.consumer_reads());
-        // Until the consumer reads content, walk one entry at a time and inflate nothing.
-        let lead = if reading { MAX_AHEAD } else { 1 };
-        while !self.done && self.ahead.len() < lead {
-            match self.advance(reading) {
-                Ok(Some(planned)) => self.ahead.push_back(planned),
-                Ok(None) => self.done = true,
-                Err(err) => {
-                    self.ahead.push_back(Planned::Failed(err));
-                    self.done = true;
-                }
+            .is_some_and(|pool| pool.consumer_reads())
+    }
+
+    fn plan(&mut self, queue: bool) -> Option<Option<Planned<'s>>> {
+        if self.stopped {
+            return None;
+        }
+        match self.advance(queue) {
+            Ok(planned) => planned.map(Some),
+            Err(error) => {
+                self.stopped = true;
+                Some(Some(Planned::Failed(error)))
             }
         }
-        let planned = self.ahead.pop_front()?;
-        let entry = self.resolve(planned);
-        if entry.is_err() {
-            // The first error ends the scan, as it would without walking ahead.
-            self.ahead.clear();
-            self.done = true;
-        }
-        Some(entry)
+    }
+
+    fn finish(
+        &mut self,
+        planned: Planned<'s>,
+        later: &VecDeque<Planned<'s>>,
+    ) -> Option<Result<Entry<'s>, Error>> {
+        Some(self.resolve(planned, later))
     }
 }
 

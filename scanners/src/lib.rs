@@ -56,6 +56,7 @@ mod fs;
 mod git;
 #[cfg(feature = "git")]
 mod repo;
+mod walk_ahead;
 
 use std::path::Path;
 

@@ -10,7 +10,8 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip, os_bytes};
 
 use crate::disk::entry_from_disk;
-use read_ahead::{ReadAhead, WalkAhead};
+use crate::walk_ahead::WalkAhead;
+use read_ahead::{FsWalk, ReadAhead};
 
 /// The file that excludes paths from an [`FsScanner`] by default, in gitignore syntax.
 pub const IGNORE_FILE: &str = ".spiroignore";
@@ -22,7 +23,8 @@ pub const IGNORE_FILE: &str = ".spiroignore";
 /// Configured like `ignore::WalkBuilder`: construct, chain options, then [`scan`](Scanner::scan).
 ///
 /// ```no_run
-/// use spiro_scanners::{FsScanner, Scanner};
+/// use spiro_scanner::Scanner;
+/// use spiro_scanners::FsScanner;
 /// let scanner = FsScanner::new(".").exclude("_salt");
 /// for entry in scanner.scan(&|_| false)? {
 ///     println!("{}", entry?.name());
@@ -155,7 +157,10 @@ impl Scanner for FsScanner {
             .read_ahead
             .unwrap_or_else(crate::ahead::default_workers);
         match ReadAhead::start(workers) {
-            Some(read_ahead) => Ok(Box::new(WalkAhead::new(walk, root, read_ahead))),
+            Some(read_ahead) => Ok(Box::new(WalkAhead::new(
+                FsWalk::new(walk, root, read_ahead),
+                false,
+            ))),
             None => {
                 Ok(Box::new(walk.filter_map(move |item| {
                     entry_for(&root, item).transpose()
