@@ -731,7 +731,30 @@ fn discovery_searches_the_path_in_order_and_says_why_it_refuses() {
         ]
     );
 
-    let lines = search.list(&[("fs", "every file"), ("toplevel", "a built-in twin")]);
+    // The listing, as `--list-scanners` prints it from what the host discovers; a third
+    // directory holds a plugin that takes a built-in scanner's name.
+    let twins = tempfile::tempdir().unwrap();
+    broken(
+        twins.path(),
+        &library_file_name("git"),
+        &["-DPLUGIN_NAME=\"git\""],
+    );
+    let dirs = std::env::join_paths([
+        first.path(),
+        Path::new("/nonexistent/plugins"),
+        second.path(),
+        twins.path(),
+    ])
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let output = cli(first.path(), None, data.path())
+        .env("SPIRO_PLUGIN_PATH", dirs)
+        .arg("--list-scanners")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
     let all = lines.join("\n");
     assert!(
         lines[0].starts_with("fs") && lines[0].contains("built-in  every file"),
@@ -742,16 +765,20 @@ fn discovery_searches_the_path_in_order_and_says_why_it_refuses() {
             .iter()
             .find(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("no line with {needle} in\n{all}"))
-            .clone()
+            .to_string()
     };
     let top_line = line(&first_top.display().to_string());
     assert!(top_line.contains("plugin"), "{top_line}");
     assert!(top_line.contains("(ABI 1, "), "{top_line}");
     assert!(top_line.contains("written in C"), "{top_line}");
+    let shadowed_line = line(&format!("{}); shadowed by", shadowed.display()));
     assert!(
-        top_line.contains("the built-in scanner comes first"),
-        "{top_line}"
+        shadowed_line.contains(&first_top.display().to_string()),
+        "{shadowed_line}"
     );
+    let twin = line(&twins.path().display().to_string());
+    assert!(twin.starts_with("git "), "{twin}");
+    assert!(twin.contains("the built-in scanner comes first"), "{twin}");
     let old = line("old ");
     assert!(
         old.contains("refused") && old.contains("ABI version 999"),

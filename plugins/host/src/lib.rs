@@ -22,8 +22,12 @@
 //!     Some(scanner) => scanner,
 //!     None => spiro_plugin_host::open_scanner(name, Path::new("."))?,
 //! };
-//! for line in spiro_plugin_host::list_scanners(&[("fs", "Every file in the project")]) {
-//!     println!("{line}");
+//! for found in spiro_plugin_host::discover() {
+//!     let state = match &found.plugin {
+//!         Ok(plugin) => plugin.info().description.clone(),
+//!         Err(refused) => refused.to_string(),
+//!     };
+//!     println!("{} ({}): {state}", found.name, found.path.display());
 //! }
 //! # Ok::<(), spiro_plugin_host::LoadError>(())
 //! ```
@@ -43,7 +47,7 @@ mod scan;
 
 pub use discover::{
     Candidate, PLUGIN_PATH_VAR, SearchPath, discover, find, is_path, library_file_name,
-    list_scanners, open_scanner, search_path, user_plugin_dir,
+    open_scanner, search_path, user_plugin_dir,
 };
 pub use load::{LoadError, MAX_ABI_VERSION, MIN_ABI_VERSION, Plugin, PluginInfo};
 pub use scan::PluginScanner;
