@@ -348,11 +348,9 @@ fn bundles_through_the_builder() {
     let mut builder = spiro_bundle::Builder::new(Vec::new());
     builder.add_source(&GitScanner::new(&fx.root)).unwrap();
     let tar = builder.finish().unwrap();
-    let mut archive = tar::Archive::new(&tar[..]);
-    let names: Vec<String> = archive
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().display().to_string())
+    let names: Vec<String> = spiro_tests::read_tar(&tar)
+        .into_iter()
+        .map(|member| member.name)
         .collect();
     assert!(names.contains(&"_source/bin/run.sh".to_owned()));
     assert_eq!(names.len(), git_archive(&fx).len());
