@@ -4,6 +4,7 @@
 //! so that cargo builds the binary they run; this crate holds what they share: finding that
 //! binary, running it with no `git` on its `PATH`, making git repositories, and reading tars.
 
+pub mod git;
 pub mod server;
 
 use std::ffi::OsStr;
@@ -63,22 +64,14 @@ pub fn run(cmd: &mut Command) -> Output {
     output
 }
 
-/// Runs the real `git` in `dir` with a fixed identity and dates, for fixtures only: tests need
-/// repositories exactly as git makes them (loose and packed objects, deltas) and git itself as
-/// the oracle for `git describe --all`. The tool under test never runs git.
+/// Runs the real `git` in `dir` (its own `HOME`) with a fixed identity and date, for fixtures
+/// only: tests need repositories exactly as git makes them and git itself as the oracle. The
+/// tool under test never runs git. See [`git::command`] and, for richer histories,
+/// [`git::Fixture`].
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
+    let date = format!("@{} +0000", git::EPOCH);
+    let output = git::command(dir, dir, &date)
         .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("HOME", dir)
-        .env("GIT_AUTHOR_NAME", "Fixture")
-        .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Fixture")
-        .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid")
-        .env("GIT_AUTHOR_DATE", "1700000000 +0000")
-        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
         .output()
         .unwrap_or_else(|e| {
             panic!("the tests need the git binary to make fixture repositories: {e}")
@@ -194,4 +187,17 @@ pub fn make_executable(root: &Path, path: impl AsRef<Path>) {
 pub fn contains(haystack: &[u8], needle: impl AsRef<OsStr>) -> bool {
     let needle = needle.as_ref().to_string_lossy();
     String::from_utf8_lossy(haystack).contains(needle.as_ref())
+}
+
+/// An error and its causes on one line, `: `-separated, as a plugin reports them: the causes
+/// are [`spiro_scanner::error_chain`]'s, a cause that repeats the one before it said once.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut texts: Vec<String> = Vec::new();
+    for cause in spiro_scanner::error_chain(error) {
+        let text = cause.to_string();
+        if texts.last() != Some(&text) {
+            texts.push(text);
+        }
+    }
+    texts.join(": ")
 }
