@@ -4,6 +4,8 @@ use std::path::Path;
 
 use spiro_tests::*;
 
+spiro_tests::spiro_deploy_binary!();
+
 /// A project with a `_salt` tree, an executable, a symlink, a long path, non-ASCII names and
 /// VCS metadata in places where it must be left out.
 fn project() -> tempfile::TempDir {

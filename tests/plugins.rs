@@ -16,7 +16,9 @@ use spiro_bundle::{Builder, Error};
 use spiro_plugin_host::{LoadError, Plugin, SearchPath, library_file_name};
 use spiro_scanner::{Candidate, EntryKind, Error as ScanError, Scanner};
 use spiro_scanners::FsScanner;
-use spiro_tests::{Member, error_text, member, names, read_tar, spiro_deploy_bin, write};
+use spiro_tests::{Member, error_text, member, names, read_tar, write};
+
+spiro_tests::spiro_deploy_binary!();
 
 // ---------------------------------------------------------------------------------------------
 // Building plugins

@@ -9,36 +9,46 @@ pub mod server;
 
 use std::ffi::OsStr;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The `spiro-deploy` binary cargo built for this test run.
+/// Declares `spiro_deploy_bin()` and `spiro_deploy(dir)` in an integration test of the
+/// `spiro-deploy` package, for the binary cargo built for this run:
+/// `env!("CARGO_BIN_EXE_spiro-deploy")` expands only inside such a test, so it cannot be a
+/// function of this crate. The two local functions shadow anything a `use spiro_tests::*`
+/// brings in. Invoke it once at the top of each `tests/*.rs` that runs the binary:
 ///
-/// Test executables live in `target/<profile>/deps/`; the binary of a package whose
-/// integration tests are running is built into `target/<profile>/`.
-pub fn spiro_deploy_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in target/<profile>/deps");
-    let bin = profile_dir.join(format!("spiro-deploy{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} does not exist: run the tests with `cargo test --workspace`, which builds it",
-        bin.display()
-    );
-    bin
+/// ```ignore
+/// spiro_tests::spiro_deploy_binary!();
+/// ```
+#[macro_export]
+macro_rules! spiro_deploy_binary {
+    () => {
+        /// The `spiro-deploy` binary cargo built for this test run.
+        #[allow(dead_code)]
+        fn spiro_deploy_bin() -> ::std::path::PathBuf {
+            ::std::path::PathBuf::from(env!("CARGO_BIN_EXE_spiro-deploy"))
+        }
+
+        /// `spiro-deploy` run in `dir`; see [`spiro_tests::spiro_deploy_command`].
+        #[allow(dead_code)]
+        fn spiro_deploy(dir: &::std::path::Path) -> ::std::process::Command {
+            $crate::spiro_deploy_command(spiro_deploy_bin(), dir)
+        }
+    };
 }
 
-/// A `spiro-deploy` command run in `dir` with a `PATH` that holds no `git`, so that a test
-/// proves the tool never runs the git binary, and with no inherited SpiroFS settings.
-pub fn spiro_deploy(dir: &Path) -> Command {
-    let mut cmd = Command::new(spiro_deploy_bin());
+/// `bin` (the `spiro-deploy` under test) as a command run in `dir` with a `PATH` that holds no
+/// `git`, so that a test proves the tool never runs the git binary, and with no inherited
+/// SpiroFS settings.
+pub fn spiro_deploy_command(bin: impl AsRef<OsStr>, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.current_dir(dir)
         .env("PATH", empty_dir())
         .env_remove("SPIRO_URL")
         .env_remove("SPIRO_TOKEN")
+        .env_remove("SPIRO_TOKEN_FILE")
+        .env_remove("SPIRO_SSL_CERT")
         .env_remove("SPIRO_PLUGIN_PATH")
         .env_remove("SOURCE_DATE_EPOCH")
         .env("NO_COLOR", "1");
