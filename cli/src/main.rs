@@ -11,6 +11,7 @@ mod args;
 mod bundle;
 mod deploy;
 mod error;
+mod generate;
 mod output;
 mod scanners;
 
@@ -36,6 +37,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Exit, CliError> {
+    if let Some(what) = args.generate {
+        return quiet_on_closed_stdout(generate::print(what));
+    }
     if args.list_scanners {
         return scanners::list();
     }
