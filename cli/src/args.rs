@@ -37,7 +37,7 @@ Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
     // modes can do without them; say how the tool is really used.
     override_usage = "spiro-deploy [OPTIONS] <PROJECT> <DEPLOYMENT>\n       \
                       spiro-deploy [OPTIONS] --output <FILE> | --list [PROJECT DEPLOYMENT]\n       \
-                      spiro-deploy --check [PROJECT] | --list-scanners"
+                      spiro-deploy --check [PROJECT] | --list-scanners | --generate <KIND>"
 )]
 pub struct Args {
     /// The project to deploy to (the saltenv is <PROJECT>/<DEPLOYMENT>)
