@@ -106,6 +106,11 @@ fn exit_and_hint(error: Error, args: &Args) -> CliError {
         Error::Status { .. } | Error::NotEventStream { .. } => CliError::new(Exit::Server, error)
             .hint("check that --server (or SPIRO_URL) points at the SpiroFS deploy engine"),
         Error::BadEvent { .. } => CliError::new(Exit::Server, error),
+        Error::EventTooLarge { .. } => CliError::new(Exit::Server, error).hint(
+            "the connection was closed there, so the rest of the deploy is not shown: it may \
+             still be running on the salt-master (`salt-run jobs.active`); check that --server \
+             points at SpiroFS",
+        ),
         Error::StreamCut { .. } => CliError::new(Exit::Incomplete, error).hint(
             "the deploy may still be running on the salt-master: check with \
              `salt-run jobs.active` before deploying again",

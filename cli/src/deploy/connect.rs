@@ -61,8 +61,21 @@ fn client(args: &Args) -> Result<Client, CliError> {
                 ),
             )
         })?;
-    let options = Options::new(&args.server, token)
+    let mut options = Options::new(&args.server, token)
         .tls(tls)
         .connect_timeout(timeout);
+    if let Some(limit) = test_event_limit() {
+        options = options.event_limit(limit);
+    }
     Client::new(options).map_err(|e| client_error(e, args))
+}
+
+/// The test suite's smaller event limit, so that a test need not send 64 MiB to pass it:
+/// `SPIRO_DEPLOY_TEST_EVENT_LIMIT` (bytes). Not a user setting: the library's
+/// [`Options::event_limit`] is.
+fn test_event_limit() -> Option<usize> {
+    std::env::var("SPIRO_DEPLOY_TEST_EVENT_LIMIT")
+        .ok()?
+        .parse()
+        .ok()
 }

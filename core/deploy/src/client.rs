@@ -54,6 +54,8 @@ pub struct Client {
     /// Whether `GET /` has accepted the token.
     checked: AtomicBool,
     connect_timeout: Duration,
+    /// The largest event accepted, in bytes of its data.
+    event_limit: usize,
     http: reqwest::Client,
     rt: Arc<Runtime>,
 }
@@ -125,6 +127,7 @@ impl Client {
             plain_http,
             authorization,
             connect_timeout: options.connect_timeout,
+            event_limit: options.event_limit,
             http,
             rt: Arc::new(rt),
             checked: AtomicBool::new(false),
@@ -226,12 +229,15 @@ impl Client {
         let classifier = self.classifier(Some(bridge.sent.clone()));
         Ok(Upload::new(
             bridge,
-            response,
-            answered_rx,
+            upload::Request {
+                response,
+                answered: answered_rx,
+            },
             classifier,
             self.rt.clone(),
             deploy.highstate,
             deploy.bundle_len,
+            self.event_limit,
         ))
     }
 

@@ -154,6 +154,13 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// The server sent an event larger than the limit
+    /// ([`Options::event_limit`](crate::Options::event_limit)); the stream was closed there.
+    #[error("the server sent an event larger than the limit of {}", mib(*limit))]
+    EventTooLarge {
+        /// The limit on an event's data, in bytes.
+        limit: usize,
+    },
     /// A known event whose data does not have the documented shape.
     #[error("the server sent a malformed `{event}` event")]
     BadEvent {
@@ -175,6 +182,15 @@ pub enum Error {
     /// A bug in this client: a state its own code should have made impossible.
     #[error("internal error in the deploy client: {0}")]
     Internal(&'static str),
+}
+
+/// `64 MiB`, or the exact byte count when it is not a whole number of MiB.
+fn mib(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl Error {

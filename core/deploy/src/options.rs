@@ -34,10 +34,16 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// TCP keepalive idle time, so that a dead peer is noticed during a silent highstate.
     pub keepalive: Duration,
+    /// The largest event the server may send, in bytes of its data
+    /// ([`DEFAULT_EVENT_LIMIT`](crate::DEFAULT_EVENT_LIMIT), 64 MiB, by default): a larger one
+    /// ends the deploy with [`Error::EventTooLarge`](crate::Error::EventTooLarge), so memory
+    /// stays bounded whatever the server sends.
+    pub event_limit: usize,
 }
 
 impl Options {
-    /// Options with the defaults: system roots, a 20 s connect timeout, 30 s keepalive.
+    /// Options with the defaults: system roots, a 20 s connect timeout, 30 s keepalive,
+    /// events up to 64 MiB.
     pub fn new(url: impl Into<String>, token: Token) -> Options {
         Options {
             url: url.into(),
@@ -45,6 +51,7 @@ impl Options {
             tls: Tls::System,
             connect_timeout: Duration::from_secs(20),
             keepalive: Duration::from_secs(30),
+            event_limit: crate::DEFAULT_EVENT_LIMIT,
         }
     }
 
@@ -57,6 +64,12 @@ impl Options {
     /// Sets the connect timeout.
     pub fn connect_timeout(mut self, timeout: Duration) -> Options {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the limit on one event's data, in bytes.
+    pub fn event_limit(mut self, bytes: usize) -> Options {
+        self.event_limit = bytes;
         self
     }
 }

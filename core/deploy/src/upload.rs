@@ -141,6 +141,13 @@ pub(crate) fn bridge() -> (Bridge, reqwest::Body) {
     (Bridge { tx, sent }, reqwest::Body::wrap_stream(stream))
 }
 
+/// The upload request on its way: the task sending it, and the status of the server's
+/// answer once it came (0 if the request failed instead).
+pub(crate) struct Request {
+    pub(crate) response: JoinHandle<reqwest::Result<reqwest::Response>>,
+    pub(crate) answered: watch::Receiver<Option<u16>>,
+}
+
 /// A deploy in progress: write the tar bundle to it (it is a [`Write`]r), then call
 /// [`finish`](Upload::finish). Writes block while the connection is busy, so memory stays at
 /// about a megabyte whatever the bundle's size.
@@ -157,6 +164,8 @@ pub struct Upload {
     written: u64,
     /// The length announced in `Content-Length`, if any: the bundle must be exactly that long.
     announced: Option<u64>,
+    /// The largest event accepted, in bytes of its data.
+    event_limit: usize,
 }
 
 impl std::fmt::Debug for Upload {
@@ -173,27 +182,28 @@ fn broken_pipe(message: &str) -> io::Error {
 }
 
 impl Upload {
-    /// The upload whose request (with `bridge`'s body) the task `response` is sending.
+    /// The upload whose request (with `bridge`'s body) is on its way.
     pub(crate) fn new(
         bridge: Bridge,
-        response: JoinHandle<reqwest::Result<reqwest::Response>>,
-        answered: watch::Receiver<Option<u16>>,
+        request: Request,
         classifier: Classifier,
         rt: Arc<Runtime>,
         highstate: bool,
         announced: Option<u64>,
+        event_limit: usize,
     ) -> Upload {
         Upload {
             tx: Some(bridge.tx),
             buf: Vec::with_capacity(CHUNK),
             pool: ChunkPool::default(),
-            response: Some(response),
-            answered,
+            response: Some(request.response),
+            answered: request.answered,
             classifier,
             rt,
             highstate,
             written: 0,
             announced,
+            event_limit,
         }
     }
 
@@ -288,7 +298,12 @@ impl Upload {
         if !content_type.starts_with("text/event-stream") {
             return Err(Error::NotEventStream { content_type });
         }
-        Ok(Events::new(self.rt.clone(), response, self.highstate))
+        Ok(Events::new(
+            self.rt.clone(),
+            response,
+            self.highstate,
+            self.event_limit,
+        ))
     }
 
     /// Abandons the upload: the server sees a broken request and deploys nothing. Returns the

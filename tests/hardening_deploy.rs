@@ -1,0 +1,313 @@
+//! The audit's findings (issue 10) for the deploy client, against misbehaving servers on
+//! 127.0.0.1 that the tests start: raw `TcpListener` servers that speak just enough HTTP/1.1
+//! to misbehave precisely.
+//!
+//! - 4: an event over the limit ends the deploy (exit 6) with memory bounded;
+//! - 5: waits with no end (`GET /` unanswered, an upload nobody reads, no answer after the
+//!   upload) end with a clear error after the configured time;
+//! - 12: a dead or refusing proxy is named as the proxy, not blamed on the server.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spiro_tests::server::issue_token;
+use spiro_tests::*;
+
+/// What a raw server does with a `POST`, once its head (request line and headers) is read.
+type OnPost = dyn Fn(&mut BufReader<TcpStream>, &str) + Send + Sync;
+
+/// A raw HTTP/1.1 server on 127.0.0.1: `GET /` is answered `200 Auth OK` (unless
+/// `answer_get` is false: then it is read and never answered); a `POST` is handed to `on_post`.
+fn raw_server(answer_get: bool, on_post: Arc<OnPost>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let on_post = on_post.clone();
+            std::thread::spawn(move || serve_connection(stream, answer_get, &*on_post));
+        }
+    });
+    addr
+}
+
+fn serve_connection(stream: TcpStream, answer_get: bool, on_post: &OnPost) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let Some(head) = read_head(&mut reader) else {
+            return;
+        };
+        if head.starts_with("GET ") {
+            if !answer_get {
+                std::thread::sleep(Duration::from_secs(3600));
+                return;
+            }
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nAuth OK";
+            if reader.get_mut().write_all(answer).is_err() {
+                return;
+            }
+        } else {
+            on_post(&mut reader, &head);
+            return;
+        }
+    }
+}
+
+/// The request line and headers, up to the blank line; `None` at the end of the connection.
+fn read_head(reader: &mut BufReader<TcpStream>) -> Option<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            return Some(head);
+        }
+        head.push_str(&line);
+    }
+}
+
+/// Reads the whole request body (by `Content-Length`, else chunked up to its terminator).
+fn read_body(reader: &mut BufReader<TcpStream>, head: &str) {
+    let length = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<u64>().ok())?
+    });
+    match length {
+        Some(length) => {
+            std::io::copy(&mut reader.take(length), &mut std::io::sink()).unwrap();
+        }
+        None => {
+            let mut tail = Vec::new();
+            let mut buf = [0u8; 64 * 1024];
+            while !tail.ends_with(b"\r\n0\r\n\r\n") {
+                let n = reader.read(&mut buf).unwrap();
+                assert!(n > 0, "the body ended early");
+                tail.extend_from_slice(&buf[..n]);
+                let keep = tail.len().saturating_sub(8);
+                tail.drain(..keep);
+            }
+        }
+    }
+}
+
+/// Answers `200 text/event-stream` (delimited by closing the connection) and writes what
+/// `body` writes, until it or the connection gives up.
+fn event_stream(
+    body: impl Fn(&mut TcpStream) -> std::io::Result<()> + Send + Sync + 'static,
+) -> Arc<OnPost> {
+    Arc::new(move |reader, head| {
+        read_body(reader, head);
+        let stream = reader.get_mut();
+        let _ = stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n\
+                  event: deploy-bundle\ndata: {\"msg\": \"Deploying bundle\"}\n\n",
+            )
+            .and_then(|()| body(stream));
+    })
+}
+
+fn token() -> String {
+    let now = spiro_client::unix_now();
+    let caveat = serde_json::json!({"not_before": now - 60, "not_after": now + 3600, "project_allow": ["web"]});
+    issue_token(
+        "spirofs-test",
+        "SECRET-identifier-do-not-print",
+        &[&caveat.to_string()],
+    )
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "_salt/top.sls", "base:\n  '*':\n    - app\n");
+    write(dir.path(), "_salt/app/init.sls", "app: pkg.installed\n");
+    dir
+}
+
+/// `spiro-deploy --insecure` against `addr` with the token, no proxy from the environment.
+fn deploy_cmd(addr: SocketAddr, dir: &Path) -> Command {
+    let mut cmd = spiro_deploy(dir);
+    cmd.env("SPIRO_URL", format!("http://{addr}/"))
+        .env("SPIRO_TOKEN", token())
+        .arg("--insecure");
+    for proxy in PROXY_VARIABLES {
+        cmd.env_remove(proxy);
+    }
+    cmd
+}
+
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stderr:\n{}",
+        stderr(output)
+    );
+}
+
+/// Runs `cmd` to its end and returns its output with its peak resident memory in KiB
+/// (`VmHWM`, read while it runs).
+#[cfg(target_os = "linux")]
+fn run_measuring(cmd: &mut Command) -> (Output, u64) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    // Drain the pipes meanwhile so a chatty child never blocks on them.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kib = line["VmHWM:".len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = Output {
+        status,
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+    };
+    eprintln!("stderr:\n{}\npeak RSS {peak_kib} KiB", stderr_text(&output));
+    assert!(peak_kib > 0, "VmHWM was read");
+    (output, peak_kib)
+}
+
+fn stderr_text(output: &Output) -> String {
+    stderr(output)
+}
+
+// Finding 4: unbounded memory from the event stream.
+
+const TEST_LIMIT: usize = 1 << 20;
+
+/// An event of the limit plus one byte ends the deploy: exit 6, the limit named.
+#[test]
+fn an_event_one_byte_over_the_limit_ends_the_deploy_with_exit_6() {
+    let addr = raw_server(
+        true,
+        event_stream(|stream| {
+            let payload = "x".repeat(TEST_LIMIT + 1);
+            write!(stream, "event: highstate-update\ndata: {payload}\n\n")
+        }),
+    );
+    let dir = project();
+    let output = run(deploy_cmd(addr, dir.path())
+        .env("SPIRO_DEPLOY_TEST_EVENT_LIMIT", TEST_LIMIT.to_string())
+        .args(["web", "prod"]));
+    assert_exit(&output, 6);
+    let err = stderr(&output);
+    assert!(
+        err.contains("the server sent an event larger than the limit of 1 MiB"),
+        "{err}"
+    );
+    assert!(err.contains("jobs.active"), "{err}");
+}
+
+/// A line that never ends, and many small `data:` lines adding up: both are refused as soon
+/// as they pass the limit, with memory far below what the server sends.
+#[test]
+#[cfg(target_os = "linux")]
+fn an_endless_line_or_endless_data_lines_keep_memory_bounded() {
+    let endless: [&'static [u8]; 2] = [b"xxxxxxxxxxxxxxxx", b"data: x\n"];
+    for piece in endless {
+        let addr = raw_server(
+            true,
+            event_stream(move |stream| {
+                stream.write_all(b"event: highstate-update\ndata: ")?;
+                let block = piece.repeat(64 * 1024 / piece.len());
+                // 1 GiB at most; the client hangs up long before.
+                for _ in 0..(1 << 30) / block.len() {
+                    stream.write_all(&block)?;
+                }
+                Ok(())
+            }),
+        );
+        let dir = project();
+        let started = Instant::now();
+        let (output, peak_kib) = run_measuring(
+            deploy_cmd(addr, dir.path())
+                .env("SPIRO_DEPLOY_TEST_EVENT_LIMIT", TEST_LIMIT.to_string())
+                .args(["web", "prod"]),
+        );
+        assert_exit(&output, 6);
+        assert!(stderr(&output).contains("larger than the limit"));
+        assert!(peak_kib < 32 * 1024, "peak RSS {peak_kib} KiB");
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+}
+
+/// At the real, default limit (64 MiB), an endless event is refused too, within seconds,
+/// and the client holds about the limit, not what the server sends.
+#[test]
+#[cfg(target_os = "linux")]
+fn an_endless_event_at_the_default_limit_is_refused() {
+    let addr = raw_server(
+        true,
+        event_stream(|stream| {
+            stream.write_all(b"event: highstate-update\ndata: ")?;
+            let block = vec![b'x'; 256 * 1024];
+            // 1 GiB at most; the client hangs up after 64 MiB.
+            for _ in 0..4096 {
+                stream.write_all(&block)?;
+            }
+            Ok(())
+        }),
+    );
+    let dir = project();
+    let started = Instant::now();
+    let (output, peak_kib) = run_measuring(deploy_cmd(addr, dir.path()).args(["web", "prod"]));
+    assert_exit(&output, 6);
+    assert!(
+        stderr(&output).contains("larger than the limit of 64 MiB"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(peak_kib < 200 * 1024, "peak RSS {peak_kib} KiB");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
