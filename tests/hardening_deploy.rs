@@ -311,3 +311,159 @@ fn an_endless_event_at_the_default_limit_is_refused() {
     assert!(peak_kib < 200 * 1024, "peak RSS {peak_kib} KiB");
     assert!(started.elapsed() < Duration::from_secs(60));
 }
+
+// Finding 5: waits with no end.
+
+/// A project with a sparse artifact of `len` bytes: a bundle larger than every socket buffer
+/// on the way, at no disk cost.
+fn project_with_artifact(len: u64) -> tempfile::TempDir {
+    let dir = project();
+    let file = std::fs::File::create(dir.path().join("huge.bin")).unwrap();
+    file.set_len(len).unwrap();
+    dir
+}
+
+/// Runs the deploy and checks that it ended with `code` and `message` well before `within`.
+fn assert_ends(cmd: &mut Command, code: i32, message: &str, within: Duration) -> Output {
+    let started = Instant::now();
+    let output = run(cmd);
+    let elapsed = started.elapsed();
+    assert_exit(&output, code);
+    let err = stderr(&output);
+    assert!(err.contains(message), "{err}");
+    assert!(elapsed < within, "took {elapsed:?}");
+    output
+}
+
+#[test]
+fn a_server_that_never_answers_the_token_check_times_out() {
+    let addr = raw_server(false, Arc::new(|_, _| {}));
+    let dir = project();
+    let output = assert_ends(
+        deploy_cmd(addr, dir.path()).args(["--check-timeout", "1", "web", "prod"]),
+        4,
+        &format!(
+            "error: the server at http://{addr}/ did not answer the token check (GET /) within 1 s"
+        ),
+        Duration::from_secs(15),
+    );
+    assert!(stderr(&output).contains("--check-timeout"));
+    // --check too.
+    assert_ends(
+        deploy_cmd(addr, dir.path()).args(["--check", "--check-timeout", "1.5"]),
+        4,
+        "did not answer the token check (GET /) within 1.5 s",
+        Duration::from_secs(15),
+    );
+}
+
+#[test]
+fn an_upload_the_server_stops_reading_times_out() {
+    let addr = raw_server(
+        true,
+        Arc::new(|_, _| std::thread::sleep(Duration::from_secs(3600))),
+    );
+    let dir = project_with_artifact(256 << 20);
+    let output = assert_ends(
+        deploy_cmd(addr, dir.path()).args([
+            "--stall-timeout",
+            "1",
+            "--artifact",
+            "huge.bin",
+            "web",
+            "prod",
+        ]),
+        4,
+        "made no progress for 1 s",
+        Duration::from_secs(30),
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("the upload to http://{addr}/")),
+        "{err}"
+    );
+    assert!(err.contains("--stall-timeout"), "{err}");
+}
+
+#[test]
+fn a_server_that_takes_the_upload_and_never_answers_times_out() {
+    let addr = raw_server(
+        true,
+        Arc::new(|reader, head| {
+            read_body(reader, head);
+            std::thread::sleep(Duration::from_secs(3600));
+        }),
+    );
+    let dir = project_with_artifact(8 << 20);
+    let output = assert_ends(
+        deploy_cmd(addr, dir.path()).args([
+            "--response-timeout",
+            "1",
+            "--artifact",
+            "huge.bin",
+            "web",
+            "prod",
+        ]),
+        6,
+        &format!("error: the server at http://{addr}/ did not answer the deploy within 1 s"),
+        Duration::from_secs(30),
+    );
+    let err = stderr(&output);
+    assert!(err.contains("jobs.active"), "{err}");
+    assert!(err.contains("--response-timeout"), "{err}");
+}
+
+/// The timeouts end waits for an answer, never the deploy's events: a stream silent for
+/// longer than every one of them still completes.
+#[test]
+fn the_event_stream_keeps_no_timeout() {
+    let addr = raw_server(
+        true,
+        event_stream(|stream| {
+            std::thread::sleep(Duration::from_millis(2500));
+            stream.write_all(
+                b"event: highstate-calc\ndata: {\"msg\": \"Calculating\"}\n\n\
+                  event: highstate-start\ndata: {\"msg\": \"No minions to highstate\", \"minions\": []}\n\n\
+                  event: highstate-finish\ndata: {\"msg\": \"Highstate complete\"}\n\n",
+            )
+        }),
+    );
+    let dir = project();
+    let output = run(deploy_cmd(addr, dir.path()).args([
+        "--connect-timeout",
+        "1",
+        "--check-timeout",
+        "1",
+        "--stall-timeout",
+        "1",
+        "--response-timeout",
+        "1",
+        "web",
+        "prod",
+    ]));
+    assert_exit(&output, 0);
+}
+
+#[test]
+fn timeouts_must_be_positive() {
+    let dir = project();
+    for flag in ["--check-timeout", "--stall-timeout", "--response-timeout"] {
+        let mut cmd = spiro_deploy(dir.path());
+        cmd.env("SPIRO_TOKEN", token()).args([
+            "--server",
+            "http://127.0.0.1:1/",
+            "--insecure",
+            flag,
+            "0",
+            "web",
+            "prod",
+        ]);
+        let output = run(&mut cmd);
+        assert_exit(&output, 2);
+        assert!(
+            stderr(&output).contains(&format!("{flag} 0 is not a positive number of seconds")),
+            "{}",
+            stderr(&output)
+        );
+    }
+}

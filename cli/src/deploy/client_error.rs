@@ -75,6 +75,22 @@ fn exit_and_hint(error: Error, args: &Args) -> CliError {
             );
             CliError::new(Exit::Connection, error).hint(hint)
         }
+        Error::NoAnswer {
+            after_upload: false,
+            ..
+        } => CliError::new(Exit::Connection, error).hint(
+            "something accepts connections at that address but does not answer: check that \
+             --server points at the SpiroFS engine (or raise --check-timeout)",
+        ),
+        Error::NoAnswer { .. } => CliError::new(Exit::Server, error).hint(
+            "the server took the whole bundle but did not answer: it may still be deploying \
+             it; check the salt-master's log and `salt-run jobs.active` before deploying again \
+             (or raise --response-timeout)",
+        ),
+        Error::UploadStalled { .. } => CliError::new(Exit::Connection, error).hint(
+            "the server or a proxy in between stopped taking data without answering; nothing \
+             was deployed. Check the salt-master, then retry (or raise --stall-timeout)",
+        ),
         Error::BundleLength { .. } => CliError::new(Exit::Bundle, error)
             .hint("retry once nothing is writing to the project, its artifacts or its repository"),
         Error::UploadReset { .. } | Error::Connection { .. } => {

@@ -54,8 +54,9 @@ pub struct Client {
     /// Whether `GET /` has accepted the token.
     checked: AtomicBool,
     connect_timeout: Duration,
-    /// The largest event accepted, in bytes of its data.
-    event_limit: usize,
+    check_timeout: Duration,
+    /// How long an upload may stall and its answer take, and how large an event may be.
+    limits: upload::Limits,
     http: reqwest::Client,
     rt: Arc<Runtime>,
 }
@@ -127,7 +128,12 @@ impl Client {
             plain_http,
             authorization,
             connect_timeout: options.connect_timeout,
-            event_limit: options.event_limit,
+            check_timeout: options.check_timeout,
+            limits: upload::Limits {
+                stall: options.stall_timeout,
+                response: options.response_timeout,
+                event_limit: options.event_limit,
+            },
             http,
             rt: Arc::new(rt),
             checked: AtomicBool::new(false),
@@ -159,7 +165,7 @@ impl Client {
             .get(self.url.clone())
             .header(AUTHORIZATION, self.authorization.clone());
         let classifier = self.classifier(None);
-        self.rt.block_on(async {
+        let check = async {
             let response = request.send().await.map_err(|e| classifier.classify(e))?;
             if response.status() == StatusCode::OK {
                 self.checked.store(true, Ordering::Relaxed);
@@ -167,7 +173,18 @@ impl Client {
             } else {
                 Err(status_error(response).await)
             }
-        })
+        };
+        // A server that takes the connection and never answers must not hang the deploy.
+        self.rt
+            .block_on(async { tokio::time::timeout(self.check_timeout, check).await })
+            .unwrap_or_else(|_| {
+                Err(Error::NoAnswer {
+                    url: self.shown_url.clone(),
+                    request: "the token check (GET /)",
+                    timeout: self.check_timeout,
+                    after_upload: false,
+                })
+            })
     }
 
     /// What classifying a failure of a request to this server needs; `sent` counts the
@@ -237,7 +254,7 @@ impl Client {
             self.rt.clone(),
             deploy.highstate,
             deploy.bundle_len,
-            self.event_limit,
+            self.limits,
         ))
     }
 

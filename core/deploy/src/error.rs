@@ -119,6 +119,31 @@ pub enum Error {
         #[source]
         source: Cause,
     },
+    /// The server took the connection (and the request) but did not answer in time.
+    #[error("the server at {url} did not answer {request} within {}", seconds(*timeout))]
+    NoAnswer {
+        /// The URL.
+        url: String,
+        /// Which request, in words (`the token check (GET /)`, `the deploy`…).
+        request: &'static str,
+        /// The timeout in force.
+        timeout: Duration,
+        /// Whether the whole bundle had been sent (the server may be deploying it).
+        after_upload: bool,
+    },
+    /// The server stopped reading the bundle: the upload made no progress for too long.
+    #[error(
+        "the upload to {url} made no progress for {} ({sent} bytes had been sent): the server \
+         stopped reading it", seconds(*timeout)
+    )]
+    UploadStalled {
+        /// The URL.
+        url: String,
+        /// Bytes of the request body handed to the connection.
+        sent: u64,
+        /// The timeout in force.
+        timeout: Duration,
+    },
     /// Any other connection failure before the server answered.
     #[error("the request to {url} failed")]
     Connection {
@@ -182,6 +207,11 @@ pub enum Error {
     /// A bug in this client: a state its own code should have made impossible.
     #[error("internal error in the deploy client: {0}")]
     Internal(&'static str),
+}
+
+/// `30 s`, `1.5 s`.
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
 }
 
 /// `64 MiB`, or the exact byte count when it is not a whole number of MiB.
