@@ -467,3 +467,118 @@ fn timeouts_must_be_positive() {
         );
     }
 }
+
+// Finding 12: proxy failures blamed on the server.
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A "proxy" on 127.0.0.1 that answers every request (or `CONNECT`) with `answer` and closes.
+fn bad_proxy(answer: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                if read_head(&mut reader).is_some() {
+                    let _ = reader.get_mut().write_all(answer);
+                }
+            });
+        }
+    });
+    port
+}
+
+/// `spiro-deploy --check` for `server` with only `variable` set to `proxy`, and checks that
+/// the error names the proxy (without its user info) and the variable, and hints at
+/// NO_PROXY; returns stderr.
+fn check_through_proxy(server: &str, variable: &str, proxy_port: u16, reason: &str) -> String {
+    let dir = project();
+    let mut cmd = spiro_deploy(dir.path());
+    for proxy in PROXY_VARIABLES {
+        cmd.env_remove(proxy);
+    }
+    cmd.env("SPIRO_TOKEN", token())
+        .env(
+            variable,
+            format!("http://proxyuser:PROXY-SECRET@127.0.0.1:{proxy_port}"),
+        )
+        .args(["--server", server, "--check", "--connect-timeout", "5"]);
+    if server.starts_with("http://") {
+        cmd.arg("--insecure");
+    }
+    let output = run(&mut cmd);
+    assert_exit(&output, 4);
+    let err = stderr(&output);
+    let expected = format!(
+        "error: cannot reach {server} through the proxy http://127.0.0.1:{proxy_port} (from \
+         {variable}): {reason}"
+    );
+    assert!(err.contains(&expected), "expected {expected:?} in:\n{err}");
+    assert!(err.contains("NO_PROXY"), "{err}");
+    assert!(
+        !err.contains("PROXY-SECRET") && !err.contains("proxyuser"),
+        "{err}"
+    );
+    // Not blamed on the server.
+    assert!(!err.contains("SpiroFS engine runs"), "{err}");
+    err
+}
+
+#[test]
+fn a_dead_proxy_is_named_not_the_server() {
+    let server_port = closed_port();
+    let https = format!("https://127.0.0.1:{server_port}/");
+    let http = format!("http://127.0.0.1:{server_port}/");
+    let refused = "the proxy refused the connection";
+    check_through_proxy(&https, "HTTPS_PROXY", closed_port(), refused);
+    check_through_proxy(&https, "https_proxy", closed_port(), refused);
+    check_through_proxy(&https, "ALL_PROXY", closed_port(), refused);
+    check_through_proxy(&http, "HTTP_PROXY", closed_port(), refused);
+    check_through_proxy(&http, "all_proxy", closed_port(), refused);
+}
+
+#[test]
+fn a_proxy_answering_407_or_garbage_is_named_not_the_server() {
+    let server_port = closed_port();
+    let https = format!("https://127.0.0.1:{server_port}/");
+    let http = format!("http://127.0.0.1:{server_port}/");
+    let auth = bad_proxy(
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"p\"\r\n\
+          Content-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let asks = "the proxy asks for authentication (407 Proxy Authentication Required)";
+    // Through a CONNECT tunnel (https://) and forwarded (http://).
+    check_through_proxy(&https, "HTTPS_PROXY", auth, asks);
+    check_through_proxy(&http, "HTTP_PROXY", auth, asks);
+    let garbage = bad_proxy(b"this is not HTTP\r\n\r\n");
+    check_through_proxy(
+        &https,
+        "HTTPS_PROXY",
+        garbage,
+        "the proxy did not open a tunnel",
+    );
+    check_through_proxy(
+        &http,
+        "HTTP_PROXY",
+        garbage,
+        "the proxy's answer is not HTTP",
+    );
+}
+
+/// NO_PROXY still bypasses the proxy: the server is reached directly.
+#[test]
+fn no_proxy_bypasses_a_dead_proxy() {
+    let addr = raw_server(true, Arc::new(|_, _| {}));
+    let dir = project();
+    let output = run(deploy_cmd(addr, dir.path())
+        .env("HTTP_PROXY", format!("http://127.0.0.1:{}", closed_port()))
+        .env("NO_PROXY", "127.0.0.1")
+        .arg("--check"));
+    assert_exit(&output, 0);
+}

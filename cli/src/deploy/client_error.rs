@@ -75,6 +75,14 @@ fn exit_and_hint(error: Error, args: &Args) -> CliError {
             );
             CliError::new(Exit::Connection, error).hint(hint)
         }
+        Error::Proxy { variable, .. } => {
+            let hint = format!(
+                "the proxy comes from the environment variable {variable}: fix it, unset it, or \
+                 add the server's host to NO_PROXY (a comma-separated list of hosts that are \
+                 reached directly)"
+            );
+            CliError::new(Exit::Connection, error).hint(hint)
+        }
         Error::NoAnswer {
             after_upload: false,
             ..

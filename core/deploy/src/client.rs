@@ -55,6 +55,8 @@ pub struct Client {
     checked: AtomicBool,
     connect_timeout: Duration,
     check_timeout: Duration,
+    /// The proxy the environment sets for the server, named in errors.
+    proxy: Option<crate::proxy::Proxy>,
     /// How long an upload may stall and its answer take, and how large an event may be.
     limits: upload::Limits,
     http: reqwest::Client,
@@ -122,6 +124,7 @@ impl Client {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
+        let proxy = crate::proxy::proxy_for(&url);
         Ok(Client {
             url,
             shown_url,
@@ -129,6 +132,7 @@ impl Client {
             authorization,
             connect_timeout: options.connect_timeout,
             check_timeout: options.check_timeout,
+            proxy,
             limits: upload::Limits {
                 stall: options.stall_timeout,
                 response: options.response_timeout,
@@ -171,7 +175,7 @@ impl Client {
                 self.checked.store(true, Ordering::Relaxed);
                 Ok(())
             } else {
-                Err(status_error(response).await)
+                Err(classifier.proxy_status(status_error(response).await))
             }
         };
         // A server that takes the connection and never answers must not hang the deploy.
@@ -196,6 +200,7 @@ impl Client {
             plain_http: self.plain_http,
             connect_timeout: self.connect_timeout,
             sent,
+            proxy: self.proxy.clone(),
         }
     }
 

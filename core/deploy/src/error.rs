@@ -119,6 +119,22 @@ pub enum Error {
         #[source]
         source: Cause,
     },
+    /// The proxy set in the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`) failed:
+    /// it refused the connection, asked for authentication, or did not answer as a proxy.
+    #[error("cannot reach {url} through the proxy {proxy} (from {variable}): {reason}")]
+    Proxy {
+        /// The server URL.
+        url: String,
+        /// The proxy, `scheme://host:port` (never its user info).
+        proxy: String,
+        /// The environment variable that set it.
+        variable: &'static str,
+        /// What went wrong, in words.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The server took the connection (and the request) but did not answer in time.
     #[error("the server at {url} did not answer {request} within {}", seconds(*timeout))]
     NoAnswer {

@@ -27,6 +27,7 @@ mod events;
 mod macaroon;
 mod names;
 mod options;
+mod proxy;
 mod redact;
 pub mod sse;
 mod tls;

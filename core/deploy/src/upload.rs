@@ -339,7 +339,8 @@ impl Upload {
         }
         let status = response.status();
         if status != StatusCode::OK {
-            return Err(self.rt.block_on(status_error(response)));
+            let error = self.rt.block_on(status_error(response));
+            return Err(self.classifier.proxy_status(error));
         }
         let content_type = response
             .headers()
