@@ -171,6 +171,26 @@ mod tests {
             source: None,
         };
         assert_eq!(client_error(cut, &args).exit, Exit::Incomplete);
+        let too_large = Error::EventTooLarge { limit: 64 << 20 };
+        assert_eq!(client_error(too_large, &args).exit, Exit::Server);
+        let no_answer = |after_upload| Error::NoAnswer {
+            url: "https://h/".into(),
+            request: "x",
+            timeout: std::time::Duration::from_secs(1),
+            after_upload,
+        };
+        assert_eq!(client_error(no_answer(false), &args).exit, Exit::Connection);
+        assert_eq!(client_error(no_answer(true), &args).exit, Exit::Server);
+        let proxy = Error::Proxy {
+            url: "https://h/".into(),
+            proxy: "http://p:3128".into(),
+            variable: "HTTPS_PROXY",
+            reason: "the proxy refused the connection".into(),
+            source: None,
+        };
+        let proxy = client_error(proxy, &args);
+        assert_eq!(proxy.exit, Exit::Connection);
+        assert!(proxy.hint.unwrap().contains("NO_PROXY"));
         let plain = Error::PlainHttp {
             url: "http://h/".into(),
         };
