@@ -312,6 +312,47 @@ fn an_endless_event_at_the_default_limit_is_refused() {
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 
+/// Library users set the limit with `Options::event_limit`: the events before the large one
+/// come through, then `Error::EventTooLarge`, then nothing.
+#[test]
+fn the_event_limit_is_a_library_option() {
+    use spiro_client::{Client, Deploy, Error, Event, Options, Tls, Token};
+    let addr = raw_server(
+        true,
+        event_stream(|stream| {
+            write!(
+                stream,
+                "event: highstate-update\ndata: {}\n\n",
+                "x".repeat(1001)
+            )
+        }),
+    );
+    let options = Options::new(format!("http://{addr}/"), Token::new(token()))
+        .tls(Tls::Insecure)
+        .event_limit(1000);
+    let client = Client::new(options).unwrap();
+    let deploy = Deploy {
+        project: "web".into(),
+        deployment: "prod".into(),
+        highstate: true,
+        bundle_len: None,
+    };
+    let ((), mut events) = client
+        .upload(&deploy, |upload| upload.write_all(&[0u8; 10240]))
+        .unwrap();
+    assert!(matches!(events.next(), Some(Ok(Event::DeployBundle(_)))));
+    let error = events.next().unwrap().unwrap_err();
+    assert!(
+        matches!(error, Error::EventTooLarge { limit: 1000 }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the server sent an event larger than the limit of 1000 bytes"
+    );
+    assert!(events.next().is_none());
+}
+
 // Finding 5: waits with no end.
 
 /// A project with a sparse artifact of `len` bytes: a bundle larger than every socket buffer
