@@ -308,7 +308,7 @@ fn an_endless_event_at_the_default_limit_is_refused() {
         "{}",
         stderr(&output)
     );
-    assert!(peak_kib < 200 * 1024, "peak RSS {peak_kib} KiB");
+    assert!(peak_kib < 128 * 1024, "peak RSS {peak_kib} KiB");
     assert!(started.elapsed() < Duration::from_secs(60));
 }
 
