@@ -143,6 +143,34 @@ pub struct Args {
     )]
     pub connect_timeout: f64,
 
+    /// Seconds the server may take to answer the token check (GET /), connecting included
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        help_heading = "Deploy"
+    )]
+    pub check_timeout: f64,
+
+    /// Seconds the upload may make no progress (the server stopped reading the bundle)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60.0,
+        help_heading = "Deploy"
+    )]
+    pub stall_timeout: f64,
+
+    /// Seconds to wait for the server's answer once the whole bundle is sent. The deploy's
+    /// events have no timeout (a highstate may be silent for an hour)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300.0,
+        help_heading = "Deploy"
+    )]
+    pub response_timeout: f64,
+
     /// Only check that the server accepts the token (and covers PROJECT, if given), then exit
     #[arg(long, help_heading = "Deploy")]
     pub check: bool,
