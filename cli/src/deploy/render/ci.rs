@@ -137,7 +137,7 @@ impl Ci {
     pub fn unreported_annotations(&self, outcome: &Outcome, why: &str) -> String {
         let mut out = String::new();
         if let Ci::GitHub { .. } = self {
-            for minion in outcome.unreported() {
+            for minion in outcome.silent() {
                 let title = format!("{} did not report", visible(minion));
                 let _ = writeln!(
                     out,
@@ -211,7 +211,7 @@ fn step_summary(outcome: &Outcome, failed: &[[String; 4]], exit: Exit) -> String
             counts.failed
         );
     }
-    for minion in outcome.unreported() {
+    for minion in outcome.silent() {
         let _ = writeln!(md, "| {} | ❌ did not report | | | |", cell(minion));
     }
     if !failed.is_empty() {

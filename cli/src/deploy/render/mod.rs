@@ -227,7 +227,7 @@ impl<W: Write> Report<W> {
         if let Some(mut junit) = self.junit.take() {
             let path = junit.path().to_owned();
             let unreported = match outcome.highstate {
-                true => outcome.unreported(),
+                true => outcome.silent(),
                 false => Vec::new(),
             };
             let written = junit

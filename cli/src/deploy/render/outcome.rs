@@ -153,6 +153,21 @@ impl Outcome {
             .collect()
     }
 
+    /// The targeted minions from which no `highstate-update` came at all (unlike
+    /// [`unreported`](Outcome::unreported), without those that said they did not return).
+    pub fn silent(&self) -> Vec<&str> {
+        let no_return: HashSet<&str> = self
+            .minions
+            .iter()
+            .filter(|m| m.status == MinionStatus::NoReturn)
+            .map(|m| m.minion.as_str())
+            .collect();
+        self.unreported()
+            .into_iter()
+            .filter(|m| !no_return.contains(m))
+            .collect()
+    }
+
     /// The exit status: 0 only when the deploy was accepted and, with highstate on, every
     /// targeted minion reported and every state succeeded.
     pub fn exit(&self) -> Result<Exit, CliError> {
