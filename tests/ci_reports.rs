@@ -289,6 +289,35 @@ fn junit_report_of_a_successful_deploy_and_an_unwritable_place() {
     );
 }
 
+#[test]
+fn junit_report_of_a_stream_cut_short() {
+    let server = start(vec![
+        deploy_bundle(),
+        highstate_calc(),
+        highstate_start(&["a", "b"]),
+        highstate_update("a", states_result(&[failed_state("boom")])),
+        Step::Cut,
+    ]);
+    let dir = project();
+    let output = deploy(&server, dir.path(), &["--junit", "cut.xml"], &[]);
+    assert_exit(&output, 8);
+    let xml = std::fs::read_to_string(dir.path().join("cut.xml")).unwrap();
+    let (root, suites) = read_junit(&xml);
+    assert_eq!(
+        (root["failures"].as_str(), root["errors"].as_str()),
+        ("1", "1")
+    );
+    let (kind, message, _) = suites[1].cases[0].outcome.clone().unwrap();
+    assert_eq!(
+        (kind.as_str(), message.as_str()),
+        ("error", "the event stream ended before the minion reported")
+    );
+    assert!(
+        xml.contains("<system-out>error: the event stream ended"),
+        "{xml}"
+    );
+}
+
 // --- --timeout -----------------------------------------------------------------------------
 
 #[test]
@@ -366,11 +395,25 @@ fn github_actions_groups_annotations_and_job_summary() {
     );
     assert_exit(&output, 8);
     let out = stdout(&output);
-    assert!(out.contains("::group::db1\ndb1:\n----------\n"), "{out}");
+    // Command processing is stopped from the first line on (server text could forge
+    // commands), and resumed only around spiro-deploy's own, with a token of its own.
+    let first = out.lines().next().unwrap();
+    let token = first
+        .strip_prefix("::stop-commands::")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(token.len() >= 32, "{token}");
+    let (resume, stop) = (
+        format!("::{token}::\n"),
+        format!("::stop-commands::{token}\n"),
+    );
     assert!(
-        out.contains(
-            "::endgroup::\n::error title=migrate (cmd.run) failed on db1::50%25 done%0Athen: failed, badly\n"
-        ),
+        out.contains(&format!("{resume}::group::db1\n{stop}db1:\n----------\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{resume}::endgroup::\n::error title=migrate (cmd.run) failed on db1::50%25 done%0Athen: failed, badly\n{stop}"
+        )),
         "{out}"
     );
     assert!(out.contains("::group::web1\n"), "{out}");
@@ -381,8 +424,10 @@ fn github_actions_groups_annotations_and_job_summary() {
         "{out}"
     );
     assert!(
-        out.contains("::error title=gone did not report::the minion did not report\n"),
-        "{out}"
+        out.ends_with(&format!(
+            "{resume}::error title=gone did not report::the minion did not report\n"
+        )),
+        "resumed for good at the end: {out}"
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(

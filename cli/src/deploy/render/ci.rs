@@ -7,7 +7,10 @@
 //!   the minion succeeded.
 //!
 //! The markers are this program's own; everything from the server inside them goes through
-//! [`visible`] and the escaping the service documents.
+//! [`visible`] and the escaping the service documents. GitHub runs any line of the log that
+//! looks like a workflow command, so a state's output could forge annotations or mask
+//! text: command processing is stopped (`::stop-commands::`) while server text is written
+//! and resumed only around this program's own commands.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -33,6 +36,10 @@ pub enum Ci {
         step_summary: Option<PathBuf>,
         /// The failed states so far: `(minion, id, function, comment)`, made visible.
         failed: Vec<[String; 4]>,
+        /// The token that resumes command processing: unguessable, so server text cannot.
+        resume: String,
+        /// Whether command processing is stopped.
+        stopped: bool,
     },
     /// GitLab CI.
     GitLab {
@@ -63,6 +70,22 @@ impl Ci {
         Ci::GitHub {
             step_summary,
             failed: Vec::new(),
+            resume: resume_token(),
+            stopped: false,
+        }
+    }
+
+    /// What goes before the first line of the report: on GitHub, the command that stops
+    /// command processing (the rest of the log is server text).
+    pub fn opening(&mut self) -> String {
+        match self {
+            Ci::GitHub {
+                resume, stopped, ..
+            } if !*stopped => {
+                *stopped = true;
+                format!("::stop-commands::{resume}\n")
+            }
+            _ => String::new(),
         }
     }
 
@@ -71,9 +94,10 @@ impl Ci {
         let minion = visible(&update.minion).to_string();
         match self {
             Ci::None => (String::new(), String::new()),
-            Ci::GitHub { failed, .. } => {
-                let before = format!("::group::{}\n", escape_data(&minion));
-                let mut after = "::endgroup::\n".to_owned();
+            Ci::GitHub { failed, resume, .. } => {
+                let stop = format!("::stop-commands::{resume}\n");
+                let before = format!("::{resume}::\n::group::{}\n{stop}", escape_data(&minion));
+                let mut after = format!("::{resume}::\n::endgroup::\n");
                 let states = match &update.result {
                     MinionResult::Returned(returned) => returned.states(),
                     _ => None,
@@ -112,6 +136,7 @@ impl Ci {
                         );
                     }
                 }
+                after += &stop;
                 (before, after)
             }
             Ci::GitLab { sections } => {
@@ -133,10 +158,17 @@ impl Ci {
     }
 
     /// The `::error` commands for the minions that did not report (GitHub only), each saying
-    /// `why`.
-    pub fn unreported_annotations(&self, outcome: &Outcome, why: &str) -> String {
+    /// `why`; command processing is resumed for good before them.
+    pub fn unreported_annotations(&mut self, outcome: &Outcome, why: &str) -> String {
         let mut out = String::new();
-        if let Ci::GitHub { .. } = self {
+        if let Ci::GitHub {
+            resume, stopped, ..
+        } = self
+        {
+            if *stopped {
+                out = format!("::{resume}::\n");
+                *stopped = false;
+            }
             for minion in outcome.silent() {
                 let title = format!("{} did not report", visible(minion));
                 let _ = writeln!(
@@ -157,6 +189,7 @@ impl Ci {
         let Ci::GitHub {
             step_summary: Some(path),
             failed,
+            ..
         } = self
         else {
             return;
@@ -280,6 +313,21 @@ pub fn section_name(minion: &str, n: usize) -> String {
         })
         .collect();
     format!("minion_{n}_{clean}")
+}
+
+/// A token no server text can guess: from the standard library's randomly seeded hasher and
+/// the time.
+fn resume_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos()),
+    );
+    let high = hasher.finish();
+    hasher.write_u64(u64::from(std::process::id()));
+    format!("spiro-deploy-{high:016x}{:016x}", hasher.finish())
 }
 
 fn unix_now() -> u64 {

@@ -112,12 +112,14 @@ impl<W: Write> Report<W> {
             }),
             Format::Human => match event {
                 Event::HighstateUpdate(update) => show(&mut self.out, &mut self.closed, |out| {
+                    write_marker(out, ci.opening().as_bytes())?;
                     let (before, after) = ci.minion_markers(update);
                     write_marker(out, before.as_bytes())?;
                     human::write_minion(out, update, states)?;
                     write_marker(out, after.as_bytes())
                 }),
                 _ => show(&mut self.out, &mut self.closed, |out| {
+                    write_marker(out, ci.opening().as_bytes())?;
                     human::write_event(out, event)?;
                     if finished {
                         human::write_totals(out, &self.outcome)?;
