@@ -48,9 +48,14 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
         Some(path) => Some(
             Junit::create(path, &format!("spiro-deploy {project}/{deployment}")).map_err(
                 |err| {
+                    // The temporary file's name would only confuse: say what the system said.
+                    let reason = err
+                        .get_ref()
+                        .and_then(|inner| inner.source())
+                        .map_or_else(|| err.to_string(), ToString::to_string);
                     CliError::msg(
                         Exit::Usage,
-                        format!("cannot write the JUnit report {}: {err}", path.display()),
+                        format!("cannot write the JUnit report {}: {reason}", path.display()),
                     )
                     .hint("give --junit a file in a writable directory")
                 },

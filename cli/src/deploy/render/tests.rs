@@ -432,3 +432,48 @@ fn state_output_modes_match_salts_outputter() {
         );
     }
 }
+
+/// The JUnit report of hostile text is well-formed XML with no control character: an
+/// independent parser reads back what was shown, made visible.
+#[test]
+fn junit_of_control_characters_is_valid_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.xml");
+    let junit = Junit::create(&path, "spiro-deploy web/prod").unwrap();
+    let mut report = Report::to_writer(Format::Human, true, Vec::new()).junit(Some(junit));
+    let hostile = "a\u{1b}]0;t\u{7}<&>\"'\u{0}\u{ffff}]]>";
+    let state = serde_json::json!({
+        "name": hostile, "result": false, "comment": hostile, "changes": {hostile: hostile},
+        "__run_num__": 0, "__id__": hostile, "__sls__": hostile, "duration": "2.5 ms",
+    });
+    let update = serde_json::json!({
+        "minion": hostile,
+        "result": {"retcode": 2, "ret": {format!("cmd_|-{hostile}_|-x_|-run"): state}},
+    });
+    for (name, data) in [
+        (
+            "highstate-start",
+            serde_json::json!({"minions": [hostile, "silent"]}).to_string(),
+        ),
+        ("highstate-update", update.to_string()),
+        ("highstate-finish", "{}".to_owned()),
+    ] {
+        report.event_with_data(&event(name, &data), Some(&data));
+    }
+    assert_eq!(report.finish().unwrap_err().exit, Exit::Incomplete);
+    let xml = std::fs::read_to_string(&path).unwrap();
+    assert!(!xml.chars().any(|c| c.is_control() && c != '\n'), "{xml}");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    let shown = r#"a\u{1b}]0;t\u{7}<&>"'\u{0}�]]>"#;
+    assert_eq!(suites[0].attribute("name"), Some(shown));
+    assert_eq!(suites[1].attribute("name"), Some("silent"));
+    let case = suites[0].first_element_child().unwrap();
+    assert_eq!(case.attribute("time"), Some("0.003"));
+    let failure = case.first_element_child().unwrap();
+    assert_eq!(failure.attribute("message"), Some(shown));
+}
