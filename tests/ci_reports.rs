@@ -593,6 +593,14 @@ fn gitlab_template_runs_the_deploy_and_keeps_the_junit_report() {
         "{}",
         stdout(&output)
     );
+    // SPIRO_ARGS went through: --state-output=mixed shows a successful state on one line.
+    assert!(
+        stdout(&output).contains(
+            "  Name: /etc/db.conf - Function: file.managed - Result: Changed - Started: 12:00:00.000000 - Duration: 1.25 ms\n"
+        ),
+        "{}",
+        stdout(&output)
+    );
     let (_, suites) = read_junit(&std::fs::read_to_string(dir.path().join(report)).unwrap());
     assert_eq!(suites.len(), 4);
 }

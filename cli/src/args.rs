@@ -148,7 +148,7 @@ pub struct Args {
     pub check: bool,
 
     /// How to show the deploy: `human` (readable, coloured on a terminal) or `json` (one JSON
-    /// object per event per line)
+    /// object per event per line, then a `spiro-deploy-summary` line)
     #[arg(long, value_enum, default_value_t = Format::Human, value_name = "FORMAT", help_heading = "Deploy")]
     pub format: Format,
 
