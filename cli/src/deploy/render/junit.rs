@@ -10,16 +10,19 @@
 //! 1.0 allows no control character but newline, tab and carriage return).
 
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use quick_xml::Writer;
-use quick_xml::events::{BytesDecl, BytesText, Event as Xml};
+use quick_xml::events::{BytesDecl, BytesStart, BytesText, Event as Xml};
 use serde_json::Value;
 use spiro_client::{HighstateUpdate, MinionResult, Ret, State};
 use tempfile::NamedTempFile;
 
 use crate::terminal::visible;
+
+/// The root element.
+const SUITES: &str = "testsuites";
 
 /// The counts a `<testsuite>` and `<testsuites>` carry.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -83,10 +86,14 @@ impl Junit {
             .suffix(".tmp")
             .tempfile_in(dir)?;
         let scratch = tempfile::tempfile()?;
+        let mut suites = Writer::new_with_indent(BufWriter::new(scratch), b' ', 2);
+        // The suites sit inside <testsuites>: opening it here indents them as its children;
+        // `finish` copies what follows the tag, after the real one with the totals.
+        suites.write_event(Xml::Start(BytesStart::new(SUITES)))?;
         Ok(Junit {
             path: path.to_owned(),
             target,
-            suites: Writer::new_with_indent(BufWriter::new(scratch), b' ', 2),
+            suites,
             totals: Totals::default(),
             name: name.to_owned(),
         })
@@ -166,17 +173,14 @@ impl Junit {
             .into_inner()
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?;
-        scratch.rewind()?;
+        scratch.seek(SeekFrom::Start(format!("<{SUITES}>").len() as u64))?;
         let mut xml = Writer::new_with_indent(BufWriter::new(target), b' ', 2);
         xml.write_event(Xml::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
         let name = xml_text(&name);
-        xml.create_element("testsuites")
+        xml.create_element(SUITES)
             .with_attribute(("name", name.as_str()))
             .with_attributes(totals.attributes().iter().map(|(k, v)| (*k, v.as_str())))
             .write_inner_content(|xml| {
-                // The suites were written by a writer of the same indentation; the first
-                // starts on a new line of its own.
-                xml.get_mut().write_all(b"\n")?;
                 io::copy(&mut scratch, xml.get_mut())?;
                 if !system_out.is_empty() {
                     xml.create_element("system-out")
