@@ -1,6 +1,7 @@
 //! Command-line arguments.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
@@ -22,7 +23,7 @@ Examples:
     spiro-deploy --include-source --output bundle.tar myproject staging
 
 Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
-6 server failure, 7 failed states, 8 unreported minions or stream cut short.";
+6 server failure, 7 failed states, 8 unreported minions, stream cut short or --timeout run out.";
 
 /// Build a SpiroFS deployment bundle, upload it to the Salt master, and follow the deploy live.
 ///
@@ -176,7 +177,7 @@ pub struct Args {
     pub check: bool,
 
     /// How to show the deploy: `human` (readable, coloured on a terminal) or `json` (one JSON
-    /// object per event per line)
+    /// object per event per line, then a `spiro-deploy-summary` line)
     #[arg(long, value_enum, default_value_t = Format::Human, value_name = "FORMAT", help_heading = "Deploy")]
     pub format: Format,
 
@@ -184,6 +185,33 @@ pub struct Args {
     /// `complete-zsh`, `complete-fish`, `complete-powershell`, `complete-elvish`), and exit
     #[arg(long, value_enum, value_name = "KIND", hide_possible_values = true)]
     pub generate: Option<Generate>,
+
+    /// The longest the deploy may take after the upload, e.g. `90s`, `30m`, `1h`. When it runs
+    /// out, the minions that have not reported are listed and the exit status is 8 (the
+    /// highstate may still be running on the master). No limit by default
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, help_heading = "Deploy")]
+    pub timeout: Option<Duration>,
+
+    /// Also write the deploy as a JUnit XML report to FILE (one test suite per minion, one test
+    /// case per state), whenever the deploy reached the server's event stream, failing or not
+    #[arg(long, value_name = "FILE", help_heading = "Report")]
+    pub junit: Option<PathBuf>,
+
+    /// How states are shown, as Salt's `--state-output`: `full` (every field), `terse` (one line
+    /// per state), `mixed` (terse, full for failures), `changes` (full for changes and failures,
+    /// terse for the rest)
+    #[arg(long, value_enum, default_value_t = StateOutput::Full, value_name = "MODE", help_heading = "Report")]
+    pub state_output: StateOutput,
+
+    /// As Salt's `--state-verbose`: `false` hides the states that succeeded without changes
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        action = ArgAction::Set,
+        help_heading = "Report"
+    )]
+    pub state_verbose: bool,
 
     /// Where the token came from, for error messages that must not show the token itself.
     #[arg(skip)]
@@ -197,6 +225,30 @@ pub enum Format {
     Human,
     /// One JSON object per event per line.
     Json,
+}
+
+/// How states are shown in the human form: Salt's `--state-output` modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum StateOutput {
+    /// Every field of every state.
+    #[default]
+    Full,
+    /// One line per state.
+    Terse,
+    /// One line per state, every field for failed ones.
+    Mixed,
+    /// Every field for states that changed something or failed, one line for the rest.
+    Changes,
+}
+
+/// Parses `--timeout`: a duration with its unit (`90s`, `30m`, `1h 30m`), more than zero.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|err| format!("{err} (give a number with a unit: 90s, 30m, 1h)"))?;
+    if duration.is_zero() {
+        return Err("the timeout must be longer than zero".to_owned());
+    }
+    Ok(duration)
 }
 
 /// Where the token came from.
@@ -318,6 +370,31 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(args.include_source, ["", "fs"]);
+    }
+
+    #[test]
+    fn report_options() {
+        let args = Args::try_parse_from([
+            "spiro-deploy",
+            "--timeout",
+            "1h 30m",
+            "--state-output=mixed",
+            "--state-verbose=false",
+            "p",
+            "d",
+        ])
+        .unwrap();
+        assert_eq!(args.timeout, Some(Duration::from_secs(5400)));
+        assert_eq!(args.state_output, StateOutput::Mixed);
+        assert!(!args.state_verbose);
+        let args = Args::try_parse_from(["spiro-deploy", "p", "d"]).unwrap();
+        assert_eq!(
+            (args.timeout, args.state_output, args.state_verbose),
+            (None, StateOutput::Full, true)
+        );
+        for bad in ["0s", "90", "soon"] {
+            assert!(Args::try_parse_from(["spiro-deploy", "--timeout", bad, "p", "d"]).is_err());
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod client_error;
 mod connect;
+mod deadline;
 mod names;
 mod render;
 mod token;

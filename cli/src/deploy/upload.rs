@@ -9,7 +9,8 @@ use spiro_bundle::Builder;
 use spiro_client::{Client, Deploy, UploadError};
 
 use super::client_error::{client_error, plain_http_limit};
-use super::render::Report;
+use super::deadline::{Following, Next};
+use super::render::{Ci, Junit, Report, States};
 use crate::args::Args;
 use crate::bundle::Plan;
 use crate::error::{CliError, Exit};
@@ -42,6 +43,27 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
         bundle_len: Some(bundle_len),
     };
 
+    // An unwritable --junit place fails here, before anything is deployed.
+    let junit = match &args.junit {
+        Some(path) => Some(
+            Junit::create(path, &format!("spiro-deploy {project}/{deployment}")).map_err(
+                |err| {
+                    // The temporary file's name would only confuse: say what the system said.
+                    let reason = err
+                        .get_ref()
+                        .and_then(|inner| inner.source())
+                        .map_or_else(|| err.to_string(), ToString::to_string);
+                    CliError::msg(
+                        Exit::Usage,
+                        format!("cannot write the JUnit report {}: {reason}", path.display()),
+                    )
+                    .hint("give --junit a file in a writable directory")
+                },
+            )?,
+        ),
+        None => None,
+    };
+
     let bar = progress_bar(bundle_len);
     if bar.is_hidden() {
         output::status(&format!(
@@ -69,18 +91,26 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
         human_elapsed(started.elapsed()),
     ));
 
-    let mut report = Report::new(args.format, deploy.highstate);
-    let mut events = events;
-    while let Some(event) = events.next() {
-        match event {
-            Ok(event) => report.event_with_data(&event, events.last_data()),
-            Err(error) => {
-                report.interrupted();
-                return Err(client_error(error, args));
+    let mut report = Report::new(args.format, deploy.highstate)
+        .states(States {
+            output: args.state_output,
+            verbose: args.state_verbose,
+        })
+        .ci(Ci::detect())
+        .junit(junit);
+    let mut events = Following::new(events, args.timeout);
+    loop {
+        match events.next() {
+            Next::Item((Ok(event), raw)) => report.event_with_data(&event, raw.as_deref()),
+            Next::Item((Err(error), _)) => {
+                return Err(report.interrupted(client_error(error, args)));
+            }
+            Next::End => return report.finish(),
+            Next::TimedOut => {
+                return report.timed_out(args.timeout.unwrap_or_default());
             }
         }
     }
-    report.finish()
 }
 
 /// Counts the bundle's bytes for the progress bar as they go to the upload.
