@@ -20,6 +20,20 @@ Examples:
   Build the bundle only, without contacting any server:
     spiro-deploy --include-source --output bundle.tar myproject staging
 
+Environment:
+  SPIRO_URL          the server, as --server
+  SPIRO_TOKEN        the deploy token, as --token
+  SPIRO_TOKEN_FILE   a file holding the deploy token, as --token-file
+  SPIRO_SSL_CERT     a CA or certificate (PEM) to trust, as --ssl-cert (also with --check)
+  SOURCE_DATE_EPOCH  the latest modification time recorded in the bundle (reproducible builds)
+  SPIRO_PLUGIN_PATH  directories searched first for scanner plugins (`:`-separated), before
+                     $XDG_DATA_HOME/spiro-deploy/plugins (~/.local/share/spiro-deploy/plugins)
+  XDG_CONFIG_HOME    where git's global attributes file is looked for (--include-source=git)
+  HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY
+                     the proxy to reach the server through, and the hosts reached directly
+  NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM
+                     colour: none with NO_COLOR or TERM=dumb; forced with CLICOLOR_FORCE
+
 Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
 6 server failure, 7 failed states, 8 unreported minions or stream cut short.";
 
@@ -125,11 +139,16 @@ pub struct Args {
     pub token_file: Option<PathBuf>,
 
     /// Trust this CA or certificate (PEM) for the server instead of the system's authorities
-    #[arg(long, value_name = "FILE", help_heading = "Deploy")]
+    #[arg(
+        long,
+        env = "SPIRO_SSL_CERT",
+        value_name = "FILE",
+        help_heading = "Deploy"
+    )]
     pub ssl_cert: Option<PathBuf>,
 
     /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous.
-    /// Conflicts with --ssl-cert
+    /// Conflicts with --ssl-cert (and SPIRO_SSL_CERT)
     #[arg(long, conflicts_with = "ssl_cert", help_heading = "Deploy")]
     pub insecure: bool,
 

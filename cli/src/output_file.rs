@@ -261,6 +261,13 @@ mod signal_cleanup {
     }
 }
 
+/// Whether SIGINT was ignored when the process started (a background job, `nohup`): a
+/// handler installed for it must then leave it ignored.
+#[cfg(unix)]
+pub fn sigint_ignored() -> bool {
+    signal_cleanup::is_ignored(libc::SIGINT)
+}
+
 /// Removes a named temp file when SIGINT, SIGTERM or SIGHUP ends the process.
 #[cfg(unix)]
 mod signal_cleanup {
@@ -323,7 +330,7 @@ mod signal_cleanup {
         let _ = signal_hook::low_level::emulate_default_handler(signal);
     }
 
-    fn is_ignored(signal: libc::c_int) -> bool {
+    pub(super) fn is_ignored(signal: libc::c_int) -> bool {
         // SAFETY: sigaction with a null new action only reads the current one into `old`.
         unsafe {
             let mut old: libc::sigaction = std::mem::zeroed();

@@ -38,6 +38,7 @@ pub fn spiro_deploy(dir: &Path) -> Command {
         .env("PATH", empty_dir())
         .env_remove("SPIRO_URL")
         .env_remove("SPIRO_TOKEN")
+        .env_remove("SPIRO_SSL_CERT")
         .env_remove("SPIRO_PLUGIN_PATH")
         .env_remove("SOURCE_DATE_EPOCH")
         .env("NO_COLOR", "1");
