@@ -213,6 +213,38 @@ fn plain_http_to_a_tls_port_suggests_https() {
     assert!(!err.contains("check the network"), "{err}");
 }
 
+/// As SpiroFS's TLS port (OpenSSL) does to a plain HTTP request: the connection reset, no
+/// answer. Closing a socket with unread data makes the kernel send a reset.
+#[test]
+fn plain_http_reset_at_once_suggests_https() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut first = [0; 4];
+            let _ = std::io::Read::read_exact(&mut stream, &mut first);
+            std::thread::sleep(Duration::from_millis(50));
+            drop(stream);
+        }
+    });
+    let dir = project();
+    let output = run(spiro_deploy(dir.path())
+        .env("SPIRO_TOKEN", token_for(3600))
+        .args([
+            "--server",
+            &format!("http://127.0.0.1:{port}/"),
+            "--insecure",
+            "--check",
+        ]));
+    assert_exit(&output, 4);
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("use https://127.0.0.1:{port}/")),
+        "{err}"
+    );
+    assert!(!err.contains("check the network"), "{err}");
+}
+
 /// A server that answers `GET /` and then, for the upload, reads nothing more: the upload
 /// stalls as on a slow link. Each upload's arrival is sent on the returned channel.
 fn stalling_server() -> (String, mpsc::Receiver<()>) {
