@@ -70,11 +70,11 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
         Err(UploadError::Deploy(error)) => return Err(client_error(error, args)),
     };
     on_interrupt.reached(Stage::Following);
-    // The bundle's length as sent, as the progress bar showed it, then what it holds.
+    // One figure, the bundle's length as sent, as the progress bar showed it.
     output::status(&format!(
         "uploaded {} ({}) in {}; the server accepted the deploy",
         output::human_bytes(bundle_len),
-        output::bundle_summary(&stats),
+        output::entry_counts(&stats),
         human_elapsed(started.elapsed()),
     ));
 
