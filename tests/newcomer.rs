@@ -101,6 +101,11 @@ fn check_trusts_a_private_ca_from_ssl_cert_or_spiro_ssl_cert() {
 
 /// `script` (util-linux) runs `command` with a pseudo-terminal as its standard output.
 fn in_a_terminal(dir: &Path, command: &str) -> Option<Output> {
+    in_a_terminal_with(dir, command, &[])
+}
+
+/// [`in_a_terminal`] with these environment variables set.
+fn in_a_terminal_with(dir: &Path, command: &str, env: &[(&str, &str)]) -> Option<Output> {
     let probe = Command::new("script").arg("--version").output();
     if !probe.is_ok_and(|o| o.status.success()) {
         eprintln!("SKIPPED: this test needs `script` from util-linux to make a terminal");
@@ -115,6 +120,7 @@ fn in_a_terminal(dir: &Path, command: &str) -> Option<Output> {
         .env_remove("SPIRO_SSL_CERT")
         .env_remove("SOURCE_DATE_EPOCH")
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("script runs");
@@ -153,6 +159,79 @@ fn output_dash_refuses_a_terminal_unless_redirected() {
     );
     let bundle = std::fs::read(dir.path().join("bundle.tar")).unwrap();
     assert!(names(&read_tar(&bundle)).contains(&"top.sls"));
+}
+
+/// The text a terminal shows, line by line: split at carriage returns and newlines (each
+/// progress redraw starts with one), with escape sequences (colours, line clearing) removed.
+fn screen_lines(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let mut plain = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, then a final letter.
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+        .split(['\r', '\n'])
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_progress_line_fits_80_columns_and_agrees_with_the_summary() {
+    let token = token_for(3600);
+    let server = TestServer::start(Config::new(&token, Answer::Stream(vec![deploy_bundle()])));
+    let dir = project();
+    std::fs::File::create(dir.path().join("big.bin"))
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let command = format!(
+        "stty cols 80 rows 24; '{}' --server {} --insecure --no-highstate --artifact big.bin web prod",
+        spiro_deploy_bin().display(),
+        server.url()
+    );
+    let Some(output) = in_a_terminal_with(dir.path(), &command, &[("SPIRO_TOKEN", &token)]) else {
+        return;
+    };
+    let lines = screen_lines(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{lines:#?}");
+    for line in &lines {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns: {line:?}"
+        );
+    }
+    let bars: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("uploading ["))
+        .collect();
+    let last_bar = bars
+        .last()
+        .unwrap_or_else(|| panic!("no progress line: {lines:#?}"));
+    let total = last_bar
+        .split_once("/")
+        .and_then(|(_, rest)| rest.split_once(" MiB").map(|(n, _)| format!("{n} MiB")))
+        .unwrap_or_else(|| panic!("no total in {last_bar:?}"));
+    let summary = lines
+        .iter()
+        .find(|l| l.starts_with("uploaded "))
+        .unwrap_or_else(|| panic!("no summary: {lines:#?}"));
+    assert!(
+        summary.starts_with(&format!("uploaded {total} (")),
+        "the progress line's total {total} is not the summary's: {summary:?}"
+    );
 }
 
 #[test]
