@@ -89,6 +89,17 @@ fn check_trusts_a_private_ca_from_ssl_cert_or_spiro_ssl_cert() {
     let output = run(check().env("SPIRO_SSL_CERT", pki.ca_pem()));
     assert_exit(&output, 0);
 
+    // --insecure with SPIRO_SSL_CERT is a conflict that names the variable.
+    let output = run(check()
+        .env("SPIRO_SSL_CERT", pki.ca_pem())
+        .arg("--insecure"));
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("--insecure and SPIRO_SSL_CERT cannot be used together"),
+        "{}",
+        stderr(&output)
+    );
+
     // Without it, the system's authorities do not know the test CA.
     let output = run(&mut check());
     assert_exit(&output, 4);

@@ -35,7 +35,8 @@ Environment:
                      colour: none with NO_COLOR or TERM=dumb; forced with CLICOLOR_FORCE
 
 Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
-6 server failure, 7 failed states, 8 unreported minions or stream cut short.";
+6 server failure, 7 failed states, 8 unreported minions or stream cut short,
+130 interrupted (Ctrl-C).";
 
 /// Build a SpiroFS deployment bundle, upload it to the Salt master, and follow the deploy live.
 ///
@@ -142,6 +143,7 @@ pub struct Args {
     #[arg(
         long,
         env = "SPIRO_SSL_CERT",
+        hide_env_values = true,
         value_name = "FILE",
         help_heading = "Deploy"
     )]
@@ -149,7 +151,7 @@ pub struct Args {
 
     /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous.
     /// Conflicts with --ssl-cert (and SPIRO_SSL_CERT)
-    #[arg(long, conflicts_with = "ssl_cert", help_heading = "Deploy")]
+    #[arg(long, help_heading = "Deploy")]
     pub insecure: bool,
 
     /// Seconds to wait for the server to accept the connection
@@ -238,6 +240,22 @@ impl Args {
         if args.token.as_ref().is_some_and(|t| t.expose().is_empty()) {
             args.token = None;
             args.token_source = TokenSource::Missing;
+        }
+        // Checked here, not by clap, to name SPIRO_SSL_CERT when the certificate came from it.
+        if args.insecure && args.ssl_cert.is_some() {
+            let given = match matches.value_source("ssl_cert") {
+                Some(ValueSource::EnvVariable) => "SPIRO_SSL_CERT",
+                _ => "--ssl-cert",
+            };
+            Args::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--insecure and {given} cannot be used together: --insecure skips the \
+                         verification that {given} sets up; drop one"
+                    ),
+                )
+                .exit();
         }
         // Checked here, not by clap: clap would count SPIRO_TOKEN as a conflict too.
         if args.token_source == TokenSource::Flag && args.token_file.is_some() {
