@@ -4,6 +4,8 @@ use std::path::Path;
 
 use spiro_tests::*;
 
+spiro_tests::spiro_deploy_binary!();
+
 /// A project with a `_salt` tree, an executable, a symlink, a long path, non-ASCII names and
 /// VCS metadata in places where it must be left out.
 fn project() -> tempfile::TempDir {
@@ -424,6 +426,7 @@ fn git_source_outside_a_repository_is_an_error() {
     let stderr = bundle_failure(&out);
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains("not inside a git repository"), "{stderr}");
+    assert!(stderr.contains("--include-source=fs"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
 
@@ -434,6 +437,11 @@ fn git_source_without_a_commit_is_an_error() {
     let out = bundle_to_stdout(dir.path(), &["--include-source=git"]);
     let stderr = bundle_failure(&out);
     assert!(stderr.contains("commit"), "{stderr}");
+    assert!(stderr.contains("no commit yet"), "{stderr}");
+    assert!(
+        stderr.contains("make a first commit or use --include-source=fs"),
+        "{stderr}"
+    );
 }
 
 #[test]

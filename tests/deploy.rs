@@ -11,6 +11,8 @@ use spiro_client::{Client, Deploy, Error, Event, MinionResult, Options, Tls, Tok
 use spiro_tests::server::*;
 use spiro_tests::*;
 
+spiro_tests::spiro_deploy_binary!();
+
 /// A token whose text is distinctive enough to grep for in any output.
 fn token_with(caveat: &str) -> String {
     issue_token("spirofs-test", "SECRET-identifier-do-not-print", &[caveat])

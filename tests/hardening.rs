@@ -6,12 +6,7 @@ use std::process::{Command, Output};
 
 use spiro_tests::*;
 
-/// `spiro-deploy` in `dir` with no token file inherited either.
-fn cli(dir: &Path) -> Command {
-    let mut cmd = spiro_deploy(dir);
-    cmd.env_remove("SPIRO_TOKEN_FILE");
-    cmd
-}
+spiro_tests::spiro_deploy_binary!();
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -28,7 +23,7 @@ fn assert_usage_error(output: &Output) {
 fn insecure_conflicts_with_ssl_cert() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "ca.pem", "not read");
-    let output = run(cli(dir.path()).args(["--insecure", "--ssl-cert", "ca.pem", "--check"]));
+    let output = run(spiro_deploy(dir.path()).args(["--insecure", "--ssl-cert", "ca.pem", "--check"]));
     assert_usage_error(&output);
     let text = stderr(&output);
     assert!(
@@ -56,7 +51,7 @@ fn server_url_with_user_info_is_a_usage_error_that_shows_none_of_it() {
         ("https://alice@127.0.0.1:9/", &["alice"][..]),
     ] {
         for how in ["flag", "env"] {
-            let mut cmd = cli(dir.path());
+            let mut cmd = spiro_deploy(dir.path());
             cmd.env("SPIRO_TOKEN", "not-a-macaroon");
             match how {
                 "flag" => cmd.args(["--server", url]),
@@ -110,7 +105,7 @@ fn bundle_through_fifo(project: &Path, target: &Path, fifo: &Path) -> Vec<u8> {
         .unwrap();
     let fifo = fifo.to_owned();
     let reader = std::thread::spawn(move || std::fs::read(fifo).unwrap());
-    let output = run(cli(project).arg("--output").arg(target).args(["p", "d"]));
+    let output = run(spiro_deploy(project).arg("--output").arg(target).args(["p", "d"]));
     drop(keep_open);
     assert!(output.status.success(), "{}", stderr(&output));
     reader.join().unwrap()
@@ -177,7 +172,7 @@ fn output_onto_a_device_writes_into_it() {
         .unwrap();
     assert!(status.success());
     let rdev = std::fs::metadata(&null).unwrap().rdev();
-    let output = run(cli(project.path())
+    let output = run(spiro_deploy(project.path())
         .arg("--output")
         .arg(&null)
         .args(["p", "d"]));
@@ -197,7 +192,7 @@ fn output_to_stdout_by_its_device_names() {
     // Not `/dev/stdout` itself: a tool that replaced its target would replace the machine's
     // /dev/stdout. The link to it goes the same way (and `is_stdout` has a unit test).
     for target in [Path::new("/proc/self/fd/1"), &link] {
-        let output = run(cli(project.path())
+        let output = run(spiro_deploy(project.path())
             .arg("--output")
             .arg(target)
             .args(["p", "d"]));
@@ -214,7 +209,7 @@ fn output_through_a_link_to_a_regular_file_replaces_the_file() {
     write(out.path(), "real.tar", "old");
     let link = out.path().join("link.tar");
     std::os::unix::fs::symlink("real.tar", &link).unwrap();
-    let output = run(cli(project.path())
+    let output = run(spiro_deploy(project.path())
         .arg("--output")
         .arg(&link)
         .args(["p", "d"]));
@@ -257,7 +252,7 @@ fn output_leaves_nothing_behind_on_a_signal() {
         if existing {
             write(out.path(), "bundle.tar", "old");
         }
-        let mut child = cli(project.path())
+        let mut child = spiro_deploy(project.path())
             .args(["--artifact", "build/big.img", "--output"])
             .arg(&target)
             .args(["p", "d"])
@@ -331,7 +326,7 @@ fn output_gets_the_mode_the_umask_gives() {
             if existing {
                 std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
             }
-            let mut cmd = cli(project.path());
+            let mut cmd = spiro_deploy(project.path());
             cmd.arg("--output").arg(&target).args(["p", "d"]);
             let output = run(&mut with_umask(&cmd, mask));
             assert!(output.status.success(), "{}", stderr(&output));
@@ -356,7 +351,7 @@ mod token_file {
 
     /// `spiro-deploy --check` against `server` with `args` and `env`.
     fn check(server: &TestServer, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = cli(dir);
+        let mut cmd = spiro_deploy(dir);
         cmd.args(["--insecure", "--server", &server.url(), "--check"])
             .args(args)
             .envs(env.iter().copied());
@@ -492,7 +487,7 @@ mod token_file {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         let cmd = {
-            let mut cmd = cli(dir.path());
+            let mut cmd = spiro_deploy(dir.path());
             cmd.args([
                 "--insecure",
                 "--server",
@@ -534,7 +529,7 @@ mod missing_salt {
     const TOKEN: &str = "SECRET-deploy-token";
 
     fn deploy(server: &TestServer, dir: &Path, args: &[&str]) -> Output {
-        let mut cmd = cli(dir);
+        let mut cmd = spiro_deploy(dir);
         cmd.env("SPIRO_URL", server.url())
             .env("SPIRO_TOKEN", TOKEN)
             .args(["--insecure", "--no-highstate"])
@@ -580,7 +575,7 @@ mod missing_salt {
     fn output_and_list_only_warn() {
         let dir = artifact_project();
         for args in [&["--list"][..], &["--output", "-"][..]] {
-            let output = run(cli(dir.path())
+            let output = run(spiro_deploy(dir.path())
                 .args(["--artifact", "dist/app.tar"])
                 .args(args));
             assert!(output.status.success(), "{}", stderr(&output));

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use spiro_tests::server::*;
 use spiro_tests::*;
 
+spiro_tests::spiro_deploy_binary!();
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -12,9 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use spiro_bundle::{Builder, Error, FsScanner, Scanner};
+use spiro_bundle::{Builder, Error};
 use spiro_plugin_host::{LoadError, Plugin, SearchPath, library_file_name};
-use spiro_tests::{Member, member, names, read_tar, spiro_deploy_bin, write};
+use spiro_scanner::{Candidate, EntryKind, Error as ScanError, Scanner};
+use spiro_scanners::FsScanner;
+use spiro_tests::{Member, error_text, member, names, read_tar, write};
+
+spiro_tests::spiro_deploy_binary!();
 
 // ---------------------------------------------------------------------------------------------
 // Building plugins
@@ -144,18 +148,7 @@ fn bundle(scanners: &[&dyn Scanner]) -> Result<Vec<Member>, Error> {
 
 fn bundle_err(scanner: &dyn Scanner) -> String {
     let err = bundle(&[scanner]).expect_err("the bundle should fail");
-    error_chain(&err)
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    error_text(&err)
 }
 
 #[cfg(unix)]
@@ -283,7 +276,7 @@ fn the_hosts_should_skip_reaches_the_plugin() {
     write(project.path(), "keep", "k");
     write(project.path(), "drop", "d");
     let scanner = plugin.scanner(project.path());
-    let skip = |c: &spiro_bundle::Candidate<'_>| c.path == Path::new("drop");
+    let skip = |c: &Candidate<'_>| c.path == Path::new("drop");
     let names: Vec<String> = scanner
         .scan(&skip)
         .unwrap()
@@ -296,7 +289,7 @@ fn the_hosts_should_skip_reaches_the_plugin() {
     let root = tempfile::tempdir().unwrap();
     let ask = root.path().join("ask-twice");
     std::fs::create_dir(&ask).unwrap();
-    let skip_a = |c: &spiro_bundle::Candidate<'_>| c.path == Path::new("a");
+    let skip_a = |c: &Candidate<'_>| c.path == Path::new("a");
     let scanner = panicky.scanner(&ask);
     let names: Vec<String> = scanner
         .scan(&skip_a)
@@ -308,7 +301,7 @@ fn the_hosts_should_skip_reaches_the_plugin() {
     // A panic in the host's callback comes back to the host once the plugin has returned;
     // it never unwinds through the plugin's frames.
     let caught = std::panic::catch_unwind(|| {
-        let skip = |_: &spiro_bundle::Candidate<'_>| -> bool { panic!("host callback") };
+        let skip = |_: &Candidate<'_>| -> bool { panic!("host callback") };
         scanner.scan(&skip).map(|it| it.count())
     });
     assert!(caught.is_err());
@@ -372,13 +365,15 @@ fn everything_handed_to_the_host_is_given_back() {
 
     // Entries and readers may outlive the iterator; the scan is freed after the last of them.
     let scanner = plugin.scanner(project.path());
-    let skip = |_: &spiro_bundle::Candidate<'_>| false;
+    let skip = |_: &Candidate<'_>| false;
     let mut entries = scanner.scan(&skip).unwrap();
     let first = entries.next().unwrap().unwrap();
     drop(entries);
     assert!(outstanding(&path) > 0);
-    let (_, _, _, opener) = first.into_parts();
-    let mut reader = opener.unwrap()().unwrap();
+    let (_, EntryKind::File { open, .. }, _) = first.into_parts() else {
+        panic!("the first entry is a file");
+    };
+    let mut reader = open().unwrap();
     let mut content = Vec::new();
     io::Read::read_to_end(&mut reader, &mut content).unwrap();
     assert_eq!(content, b"hello\n");
@@ -596,8 +591,11 @@ fn a_read_that_fails_part_way_is_the_plugins_error_naming_the_entry() {
     let project = tempfile::tempdir().unwrap();
     let plugin = load_broken(dir.path(), "libread.so", &["-DREAD_FAILS"]);
     let err = bundle(&[&plugin.scanner(project.path())]).unwrap_err();
-    assert!(matches!(err, Error::Scanner { .. }), "{err:?}");
-    let text = error_chain(&err);
+    assert!(
+        matches!(err, Error::Scan(ScanError::Scanner { .. })),
+        "{err:?}"
+    );
+    let text = error_text(&err);
     assert_names_plugin(&text, &plugin);
     assert!(
         text.contains("cannot read `hello.txt`: the disk is on fire"),
@@ -653,7 +651,10 @@ fn unsafe_names_from_a_plugin_are_refused_naming_plugin_and_entry() {
             &[&format!("-DBAD_NAME=\"{name}\"")],
         );
         let err = bundle(&[&plugin.scanner(project.path())]).unwrap_err();
-        assert!(matches!(err, Error::UnsafeName { .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::Scan(ScanError::UnsafeName { .. })),
+            "{err:?}"
+        );
         let text = err.to_string();
         assert_names_plugin(&text, &plugin);
         assert!(text.contains(shown), "{text}");
@@ -792,7 +793,30 @@ fn discovery_searches_the_path_in_order_and_says_why_it_refuses() {
         ]
     );
 
-    let lines = search.list(&[("fs", "every file"), ("toplevel", "a built-in twin")]);
+    // The listing, as `--list-scanners` prints it from what the host discovers; a third
+    // directory holds a plugin that takes a built-in scanner's name.
+    let twins = tempfile::tempdir().unwrap();
+    broken(
+        twins.path(),
+        &library_file_name("git"),
+        &["-DPLUGIN_NAME=\"git\""],
+    );
+    let dirs = std::env::join_paths([
+        first.path(),
+        Path::new("/nonexistent/plugins"),
+        second.path(),
+        twins.path(),
+    ])
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let output = cli(first.path(), None, data.path())
+        .env("SPIRO_PLUGIN_PATH", dirs)
+        .arg("--list-scanners")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
     let all = lines.join("\n");
     assert!(
         lines[0].starts_with("fs") && lines[0].contains("built-in  every file"),
@@ -803,16 +827,20 @@ fn discovery_searches_the_path_in_order_and_says_why_it_refuses() {
             .iter()
             .find(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("no line with {needle} in\n{all}"))
-            .clone()
+            .to_string()
     };
     let top_line = line(&first_top.display().to_string());
     assert!(top_line.contains("plugin"), "{top_line}");
     assert!(top_line.contains("(ABI 1, "), "{top_line}");
     assert!(top_line.contains("written in C"), "{top_line}");
+    let shadowed_line = line(&format!("{}); shadowed by", shadowed.display()));
     assert!(
-        top_line.contains("the built-in scanner comes first"),
-        "{top_line}"
+        shadowed_line.contains(&first_top.display().to_string()),
+        "{shadowed_line}"
     );
+    let twin = line(&twins.path().display().to_string());
+    assert!(twin.starts_with("git "), "{twin}");
+    assert!(twin.contains("the built-in scanner comes first"), "{twin}");
     let old = line("old ");
     assert!(
         old.contains("refused") && old.contains("ABI version 999"),

@@ -9,6 +9,8 @@ use spiro_tests::server::issue_token;
 use spiro_tests::server::*;
 use spiro_tests::*;
 
+spiro_tests::spiro_deploy_binary!();
+
 /// Terminal attacks: set the window title (OSC 0), write the clipboard (OSC 52), erase the
 /// line (CSI 2K), a C1 CSI (U+009B) that colours green, a DEL and a carriage return.
 const HOSTILE: &str =

@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use spiro_bundle::{Builder, EntryName, GitCommit, Scanner, Stats, artifact_name};
+use spiro_bundle::{Builder, Stats, artifact_name};
+use spiro_scanner::{EntryName, Scanner};
+use spiro_scanners::GitCommit;
+use spiro_scanners::exclusion::{SALT_DIR, is_in_vcs_metadata};
 
 use crate::args::Args;
 use crate::error::{CliError, Exit};
@@ -51,7 +54,7 @@ impl Plan {
     /// artifact directory included).
     pub fn new(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError> {
         let mut warnings = Vec::new();
-        let saltdir = root.join("_salt");
+        let saltdir = root.join(SALT_DIR);
         let saltdir = if saltdir.is_dir() {
             Some(saltdir)
         } else if saltdir.exists() {
@@ -77,12 +80,7 @@ impl Plan {
                 )
                 .hint("give --artifact a file or directory, such as `build/app.tar`")
             })?;
-            let vcs = path.components().any(|c| {
-                c.as_os_str()
-                    .to_str()
-                    .is_some_and(|c| spiro_bundle::is_vcs_metadata(c.as_bytes()))
-            });
-            if vcs {
+            if is_in_vcs_metadata(path) {
                 return Err(CliError::msg(
                     Exit::Bundle,
                     format!("the artifact `{}` is version-control metadata, which is never bundled", path.display()),
@@ -106,10 +104,14 @@ impl Plan {
             // Starting a scan is where a scanner finds out it cannot work (no repository, a
             // broken .spiroignore, a plugin that refuses the root): find out now, before a
             // byte is written or sent. Nothing is read: the iterator is dropped unused.
-            scanner
-                .scan(&|_| true)
-                .map(drop)
-                .map_err(|e| CliError::new(Exit::Bundle, e))?;
+            scanner.scan(&|_| true).map(drop).map_err(|e| {
+                let hint = scan_hint(&e);
+                let error = CliError::new(Exit::Bundle, e);
+                match hint {
+                    Some(hint) => error.hint(hint),
+                    None => error,
+                }
+            })?;
             sources.push(scanner);
         }
 
@@ -163,12 +165,32 @@ impl Plan {
 
 fn bundle_hint(error: &spiro_bundle::Error) -> Option<String> {
     use spiro_bundle::Error;
+    use spiro_scanner::Error as ScanError;
     match error {
-        Error::Read { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
+        Error::Scan(ScanError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
             Some("make the file readable, or leave it out with .spiroignore".into())
         }
         Error::Duplicate { .. } => Some("each name may come from one place only".into()),
-        Error::UnsafeName { .. } => Some("the scanner is faulty: report it to its author".into()),
+        Error::Scan(ScanError::UnsafeName { .. }) => {
+            Some("the scanner is faulty: report it to its author".into())
+        }
+        Error::Scan(error) => scan_hint(error),
+        _ => None,
+    }
+}
+
+/// What to do about a scanner that cannot start: the libraries say what is wrong, the CLI
+/// which flag to use instead.
+fn scan_hint(error: &spiro_scanner::Error) -> Option<String> {
+    use spiro_scanners::GitError;
+    let git = spiro_scanner::error_chain(error).find_map(|e| e.downcast_ref::<GitError>())?;
+    match git {
+        GitError::NotARepository { .. } => {
+            Some("use --include-source=fs or run from the repository".into())
+        }
+        GitError::NoCommit { .. } => Some("make a first commit or use --include-source=fs".into()),
         _ => None,
     }
 }

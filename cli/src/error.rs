@@ -104,23 +104,7 @@ impl CliError {
     }
 }
 
-/// `error` and its causes, outermost first, including the errors that `io::Error`s wrap
-/// (whose `source()` skips them, going on to the wrapped error's source).
-// TODO(merge): use spiro_scanner::error_chain
-fn chain<'a>(
-    error: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(error), |&current: &&'a (dyn StdError + 'static)| {
-        match current
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            // The wrapped error's source is the `io::Error`'s, so the walk goes on from it.
-            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
-            None => current.source(),
-        }
-    })
-}
+use spiro_scanner::error_chain as chain;
 
 impl fmt::Debug for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::time::Instant;
 
-use spiro_bundle::{EntryKind, Scanner};
+use spiro_scanner::{EntryKind, Scanner};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| ".".into());
@@ -16,8 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut files, mut bytes) = (0u64, 0u64);
     let mut buf = Vec::new();
     for entry in scanner.scan(&|_| false)? {
-        let (_, kind, _, opener) = entry?.into_parts();
-        if let (EntryKind::File { .. }, Some(open)) = (kind, opener) {
+        let (_, kind, _) = entry?.into_parts();
+        if let EntryKind::File { open, .. } = kind {
             buf.clear();
             bytes += open()?.read_to_end(&mut buf)? as u64;
             files += 1;

@@ -42,7 +42,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use gix::ObjectId;
 use gix::objs::Kind;
-use spiro_bundle::Error;
+use spiro_scanner::Error;
 
 use crate::repo::gix_error;
 

@@ -3,10 +3,14 @@
 //! A SpiroFS bundle may carry the project's source under `_source/`. Where that source comes
 //! from is a [`Scanner`]:
 //!
-//! - `fs` ([`FsScanner`], re-exported from `spiro-bundle`): every file under the working
-//!   directory, for projects that are not in git or that deploy uncommitted work;
+//! - `fs` ([`FsScanner`]): every file under the working directory, for projects that are not
+//!   in git or that deploy uncommitted work;
 //! - `git` ([`GitScanner`]): the files of the `HEAD` commit, exactly as `git archive HEAD`
 //!   would give them, so that what is deployed is what was committed and can be traced back.
+//!   Behind the cargo feature `git` (on by default).
+//!
+//! Both read ahead of the builder on worker threads (small files, small blobs) with bounded
+//! memory; [`exclusion`] is the one place that says what is never bundled.
 //!
 //! [`head_commit`] reads what the bundle's `.gitcommit` records: the hash of `HEAD` and the
 //! line `git describe --all` prints for it.
@@ -36,19 +40,33 @@
 //! # Ok::<(), spiro_bundle::Error>(())
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+mod ahead;
+#[cfg(feature = "git")]
 mod attributes;
-pub mod describe;
+mod commit;
+#[cfg(feature = "git")]
+mod describe;
+mod disk;
+pub mod exclusion;
+mod fs;
+#[cfg(feature = "git")]
 mod git;
+#[cfg(feature = "git")]
 mod repo;
+mod walk_ahead;
 
 use std::path::Path;
 
-pub use spiro_bundle::FsScanner;
-use spiro_bundle::Scanner;
+use spiro_scanner::Scanner;
 
-pub use git::{GitScanner, head_commit};
+pub use commit::GitCommit;
+pub use disk::entry_from_disk;
+pub use fs::{FsScanner, IGNORE_FILE};
+#[cfg(feature = "git")]
+pub use git::{GitError, GitScanner, head_commit};
 
 /// The built-in scanners as `(name, one-line description)`, in the order a `--help` text or a
 /// "which scanners exist" listing should show them. `fs` and `filesystem` are two names for the
@@ -79,10 +97,17 @@ pub const BUILTIN: &[(&str, &str)] = &[
 /// repository fails there, with a message that says what to do.
 pub fn builtin(name: &str, root: &Path) -> Option<Box<dyn Scanner>> {
     match name {
-        "fs" | "filesystem" => Some(Box::new(FsScanner::new(root).exclude("_salt"))),
+        "fs" | "filesystem" => Some(Box::new(fs_source(root))),
+        #[cfg(feature = "git")]
         "git" => Some(Box::new(GitScanner::new(root))),
         _ => None,
     }
+}
+
+/// The `fs` scanner of a project's source at `root`: everything below it but the `_salt`
+/// directory ([`exclusion::SALT_DIR`]), which the bundle carries at its root already.
+pub fn fs_source(root: &Path) -> FsScanner {
+    FsScanner::new(root).exclude(exclusion::SALT_DIR)
 }
 
 /// Whether `dir` is inside a git repository (a work tree or a `.git` directory), found the way
@@ -91,6 +116,7 @@ pub fn builtin(name: &str, root: &Path) -> Option<Box<dyn Scanner>> {
 /// The CLI uses it to choose the default source scanner: `git` inside a repository, `fs`
 /// elsewhere. A repository without any commit yet still counts (the `git` scanner then says
 /// that a first commit is needed).
+#[cfg(feature = "git")]
 pub fn is_in_git_repository(dir: &Path) -> bool {
     matches!(repo::discover(dir), Ok(Some(_)))
 }

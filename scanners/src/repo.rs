@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use spiro_bundle::Error;
+use spiro_scanner::Error;
 
 /// The scanner name used in errors.
 pub(crate) const SCANNER: &str = "git";

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::Fixture;
+use common::{DescribeCheck, Fixture};
 
 /// A linear history of three commits on `main`.
 fn linear() -> Fixture {

@@ -4,40 +4,50 @@
 //! so that cargo builds the binary they run; this crate holds what they share: finding that
 //! binary, running it with no `git` on its `PATH`, making git repositories, and reading tars.
 
+pub mod git;
 pub mod server;
 
 use std::ffi::OsStr;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The `spiro-deploy` binary cargo built for this test run.
+/// Declares `spiro_deploy_bin()` and `spiro_deploy(dir)` in an integration test of the
+/// `spiro-deploy` package, for the binary cargo built for this run:
+/// `env!("CARGO_BIN_EXE_spiro-deploy")` expands only inside such a test, so it cannot be a
+/// function of this crate. The two local functions shadow anything a `use spiro_tests::*`
+/// brings in. Invoke it once at the top of each `tests/*.rs` that runs the binary:
 ///
-/// Test executables live in `target/<profile>/deps/`; the binary of a package whose
-/// integration tests are running is built into `target/<profile>/`.
-pub fn spiro_deploy_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in target/<profile>/deps");
-    let bin = profile_dir.join(format!("spiro-deploy{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} does not exist: run the tests with `cargo test --workspace`, which builds it",
-        bin.display()
-    );
-    bin
+/// ```ignore
+/// spiro_tests::spiro_deploy_binary!();
+/// ```
+#[macro_export]
+macro_rules! spiro_deploy_binary {
+    () => {
+        /// The `spiro-deploy` binary cargo built for this test run.
+        #[allow(dead_code)]
+        fn spiro_deploy_bin() -> ::std::path::PathBuf {
+            ::std::path::PathBuf::from(env!("CARGO_BIN_EXE_spiro-deploy"))
+        }
+
+        /// `spiro-deploy` run in `dir`; see [`spiro_tests::spiro_deploy_command`].
+        #[allow(dead_code)]
+        fn spiro_deploy(dir: &::std::path::Path) -> ::std::process::Command {
+            $crate::spiro_deploy_command(spiro_deploy_bin(), dir)
+        }
+    };
 }
 
-/// A `spiro-deploy` command run in `dir` with a `PATH` that holds no `git`, so that a test
-/// proves the tool never runs the git binary, and with no inherited SpiroFS settings.
-pub fn spiro_deploy(dir: &Path) -> Command {
-    let mut cmd = Command::new(spiro_deploy_bin());
+/// `bin` (the `spiro-deploy` under test) as a command run in `dir` with a `PATH` that holds no
+/// `git`, so that a test proves the tool never runs the git binary, and with no inherited
+/// SpiroFS settings.
+pub fn spiro_deploy_command(bin: impl AsRef<OsStr>, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.current_dir(dir)
         .env("PATH", empty_dir())
         .env_remove("SPIRO_URL")
         .env_remove("SPIRO_TOKEN")
+        .env_remove("SPIRO_TOKEN_FILE")
         .env_remove("SPIRO_SSL_CERT")
         .env_remove("SPIRO_PLUGIN_PATH")
         .env_remove("SOURCE_DATE_EPOCH")
@@ -64,22 +74,14 @@ pub fn run(cmd: &mut Command) -> Output {
     output
 }
 
-/// Runs the real `git` in `dir` with a fixed identity and dates, for fixtures only: tests need
-/// repositories exactly as git makes them (loose and packed objects, deltas) and git itself as
-/// the oracle for `git describe --all`. The tool under test never runs git.
+/// Runs the real `git` in `dir` (its own `HOME`) with a fixed identity and date, for fixtures
+/// only: tests need repositories exactly as git makes them and git itself as the oracle. The
+/// tool under test never runs git. See [`git::command`] and, for richer histories,
+/// [`git::Fixture`].
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
+    let date = format!("@{} +0000", git::EPOCH);
+    let output = git::command(dir, dir, &date)
         .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("HOME", dir)
-        .env("GIT_AUTHOR_NAME", "Fixture")
-        .env("GIT_AUTHOR_EMAIL", "fixture@example.invalid")
-        .env("GIT_COMMITTER_NAME", "Fixture")
-        .env("GIT_COMMITTER_EMAIL", "fixture@example.invalid")
-        .env("GIT_AUTHOR_DATE", "1700000000 +0000")
-        .env("GIT_COMMITTER_DATE", "1700000000 +0000")
         .output()
         .unwrap_or_else(|e| {
             panic!("the tests need the git binary to make fixture repositories: {e}")
@@ -195,4 +197,17 @@ pub fn make_executable(root: &Path, path: impl AsRef<Path>) {
 pub fn contains(haystack: &[u8], needle: impl AsRef<OsStr>) -> bool {
     let needle = needle.as_ref().to_string_lossy();
     String::from_utf8_lossy(haystack).contains(needle.as_ref())
+}
+
+/// An error and its causes on one line, `: `-separated, as a plugin reports them: the causes
+/// are [`spiro_scanner::error_chain`]'s, a cause that repeats the one before it said once.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut texts: Vec<String> = Vec::new();
+    for cause in spiro_scanner::error_chain(error) {
+        let text = cause.to_string();
+        if texts.last() != Some(&text) {
+            texts.push(text);
+        }
+    }
+    texts.join(": ")
 }

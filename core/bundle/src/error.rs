@@ -1,25 +1,31 @@
+//! What can go wrong while building a bundle.
+
 use std::io;
 use std::path::PathBuf;
 
-use crate::name::NameError;
-
-/// Everything that can go wrong while scanning or bundling.
+/// Everything that can go wrong while bundling: a scanner's error, or one of the builder's own
+/// checks.
 ///
 /// Each variant names the thing at fault (a path, an entry, a scanner) so that a front end can
 /// print one line a user can act on; the underlying cause is kept as [`std::error::Error::source`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A file or directory could not be read.
-    #[error("cannot read `{}`", path.display())]
-    Read {
-        /// The path on disk.
+    /// A scanner (or an entry's opener) failed: an unreadable file, an unsafe name, a scanner's
+    /// own error.
+    #[error(transparent)]
+    Scan(#[from] spiro_scanner::Error),
+    /// A path given to the builder is never bundled; see [`Refusal`].
+    #[error("cannot bundle `{}`", path.display())]
+    Refused {
+        /// The path as given.
         path: PathBuf,
-        /// The operating system's reason.
+        /// Why.
         #[source]
-        source: io::Error,
+        reason: Refusal,
     },
-    /// A file's size differed between the scan and the moment it was written into the bundle.
+    /// A file's content did not match the size its scanner announced (it changed between the
+    /// scan and the moment it was written into the bundle).
     #[error(
         "`{name}` changed size while it was being bundled ({expected} bytes when scanned, {found}); \
          retry once nothing is writing to it"
@@ -32,16 +38,15 @@ pub enum Error {
         /// What was found instead, in words ("only 10 bytes", "more bytes").
         found: String,
     },
-    /// A scanner produced a name that would escape the bundle or is otherwise unusable.
-    #[error("scanner `{scanner}` produced an unsafe entry name {name:?}: {reason}")]
-    UnsafeName {
-        /// The scanner's name.
-        scanner: String,
-        /// The offending name, lossily decoded.
+    /// An entry's content failed while it was read, with an error its scanner did not attribute
+    /// to a path.
+    #[error("reading `{name}` failed")]
+    ReadEntry {
+        /// The entry's name in the bundle.
         name: String,
-        /// What is wrong with it.
+        /// What the reader reported.
         #[source]
-        reason: NameError,
+        source: io::Error,
     },
     /// Two scanners (or one scanner twice) produced the same bundle name.
     #[error("`{name}` is produced twice, by {first} and by {second}; remove one of them")]
@@ -70,53 +75,31 @@ pub enum Error {
         /// Where the later one came from.
         second: String,
     },
-    /// A scanner failed on its own terms (a git object is missing, a plugin reported an error).
-    #[error("scanner `{scanner}` failed: {message}")]
-    Scanner {
-        /// The scanner's name.
-        scanner: String,
-        /// What the scanner said.
-        message: String,
-        /// The underlying error, when there is one.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
     /// The bundle could not be written to its destination.
     #[error("cannot write the bundle")]
     Write(#[source] io::Error),
 }
 
-impl Error {
-    /// A [`Error::Read`] for `path`.
-    pub fn read(path: impl Into<PathBuf>, source: io::Error) -> Error {
-        Error::Read {
-            path: path.into(),
-            source,
-        }
-    }
-
-    /// A [`Error::Scanner`] with a message and no underlying cause: what plugins report.
-    pub fn scanner(scanner: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Scanner {
-            scanner: scanner.into(),
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// A [`Error::Scanner`] wrapping another error.
-    pub fn scanner_with(
-        scanner: impl Into<String>,
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Error {
-        Error::Scanner {
-            scanner: scanner.into(),
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
+/// Why the builder refuses a path it was given (see [`Error::Refused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The path is, or is inside, version-control metadata (`.git/config` can hold
+    /// credentials).
+    #[error("version-control metadata is never bundled")]
+    VcsMetadata,
+    /// The path is neither a regular file nor a directory (a socket, FIFO or device).
+    #[error("not a regular file or a directory")]
+    NotFileOrDirectory,
 }
 
 /// `Result<T, spiro_bundle::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Scan`] of a [`spiro_scanner::Error::Read`] for `path`: a file or directory
+    /// that could not be read.
+    pub fn read(path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Scan(spiro_scanner::Error::read(path, source))
+    }
+}

@@ -1,22 +1,18 @@
-//! The SpiroFS bundle engine.
+//! The SpiroFS bundle builder.
 //!
 //! A SpiroFS deployment bundle is an uncompressed tar: the project's `_salt` directory at the
 //! root, build artifacts under `_artifacts/`, optionally the source under `_source/`, and a
-//! `.gitcommit` file naming the commit. This crate builds one as a stream:
+//! `.gitcommit` file naming the commit. [`Builder`] builds one as a stream, from any number of
+//! [`Scanner`](spiro_scanner::Scanner)s (the Scanner API lives in `spiro-scanner`; the
+//! built-in `fs` and `git` scanners in `spiro-scanners`), written to any [`std::io::Write`],
+//! like `tar::Builder`, holding neither a whole file nor the whole bundle in memory.
 //!
-//! - [`Scanner`] is the one interface to everything that produces files: the [`FsScanner`]
-//!   here, the git scanner in `spiro-scanners`, and plugins loaded from shared libraries.
-//!   A scanner yields [`Entry`]s (a validated [`EntryName`] plus an opener that is called only
-//!   when the entry is written) and honours the caller's `should_skip` veto.
-//! - [`Builder`] composes any number of scanners into one tar written to any
-//!   [`std::io::Write`], like `tar::Builder`, holding neither a whole file nor the whole bundle
-//!   in memory.
-//!
-//! Every name that reaches the tar is relative, free of `..` and NUL, and unique: the SpiroFS
-//! server extracts bundles without checking, so this crate is the last line of defence.
+//! Every name that reaches the tar is relative, free of `..` and NUL, and unique, and no entry
+//! sits below a file or symlink: the SpiroFS server extracts bundles without checking, so this
+//! crate is the last line of defence.
 //!
 //! ```
-//! use spiro_bundle::{Builder, FsScanner};
+//! use spiro_bundle::Builder;
 //! # let project = tempfile::tempdir()?;
 //! # std::fs::create_dir(project.path().join("_salt"))?;
 //! # std::fs::write(project.path().join("_salt/top.sls"), "base: {}\n")?;
@@ -24,27 +20,19 @@
 //! let mut out = Vec::new();
 //! let mut builder = Builder::new(&mut out);
 //! builder.add_saltdir(&project.path().join("_salt"))?;
-//! builder.add_source(&FsScanner::new(project.path()).exclude("_salt"))?;
+//! builder.add_source(&spiro_scanners::fs_source(project.path()))?;
 //! builder.finish()?;
 //! assert!(out.len() >= 3 * 512);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
-pub mod ahead;
 mod builder;
 mod error;
-mod fs;
-mod name;
-mod read_ahead;
-mod scanner;
 
 pub use builder::{
-    ARTIFACTS_DIR, Builder, ByteCount, GITCOMMIT_FILE, GitCommit, SOURCE_DIR, Stats, VCS_DIRS,
-    artifact_name, is_vcs_metadata,
+    ARTIFACTS_DIR, Builder, ByteCount, GITCOMMIT_FILE, SOURCE_DIR, Stats, artifact_name,
 };
-pub use error::{Error, Result};
-pub use fs::{FsScanner, IGNORE_FILE};
-pub use name::{EntryName, NameError};
-pub use scanner::{Candidate, Entries, Entry, EntryKind, Opener, Scanner, ShouldSkip};
+pub use error::{Error, Refusal, Result};

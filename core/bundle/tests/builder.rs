@@ -2,9 +2,10 @@
 
 use std::io::{self, Read};
 
-use spiro_bundle::{
-    Builder, Candidate, Entries, Entry, EntryName, Error, FsScanner, Scanner, ShouldSkip,
-};
+use spiro_bundle::{Builder, Error};
+use spiro_scanner::{Candidate, Entries, Entry, EntryName, Scanner, ShouldSkip};
+use spiro_scanners::FsScanner;
+use spiro_tests::{names, read_tar};
 
 /// A scanner that yields whatever entries it is given, ignoring `should_skip` on purpose.
 struct Fixed {
@@ -16,7 +17,7 @@ impl Scanner for Fixed {
     fn name(&self) -> &str {
         self.name
     }
-    fn scan<'s>(&'s self, _should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, _should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         Ok(Box::new(self.entries.iter().map(|(name, size, data)| {
             Ok(Entry::file(
                 EntryName::new(name).unwrap(),
@@ -30,10 +31,9 @@ impl Scanner for Fixed {
 }
 
 fn tar_names(bytes: &[u8]) -> Vec<String> {
-    tar::Archive::new(bytes)
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+    names(&read_tar(bytes))
+        .into_iter()
+        .map(str::to_owned)
         .collect()
 }
 
@@ -112,7 +112,7 @@ fn a_read_error_is_reported_as_the_source_error_not_a_write_error() {
     struct Failing;
     impl Read for Failing {
         fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-            Err(io::Error::other(Error::read(
+            Err(io::Error::other(spiro_scanner::Error::read(
                 "/data/disk-died",
                 io::Error::other("EIO"),
             )))
@@ -123,7 +123,7 @@ fn a_read_error_is_reported_as_the_source_error_not_a_write_error() {
         fn name(&self) -> &str {
             "failing"
         }
-        fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+        fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
             let entry = Entry::file(EntryName::new("f").unwrap(), 4, false, 0, || {
                 Ok(Box::new(Failing) as Box<dyn Read>)
             });
@@ -170,17 +170,10 @@ fn long_names_and_long_symlink_targets_survive() {
     let mut builder = Builder::new(Vec::new());
     builder.add_source(&FsScanner::new(dir.path())).unwrap();
     let bytes = builder.finish().unwrap();
-    let mut archive = tar::Archive::new(&bytes[..]);
-    let mut seen = Vec::new();
-    for entry in archive.entries().unwrap() {
-        let entry = entry.unwrap();
-        let path = entry.path().unwrap().to_string_lossy().into_owned();
-        let link = entry
-            .link_name()
-            .unwrap()
-            .map(|l| l.to_string_lossy().into_owned());
-        seen.push((path, link));
-    }
+    let seen: Vec<(String, Option<String>)> = read_tar(&bytes)
+        .into_iter()
+        .map(|member| (member.name, member.link))
+        .collect();
     let long = format!("_source/{}/{}/f.txt", "a".repeat(120), "b".repeat(120));
     assert_eq!(
         seen,
@@ -226,12 +219,10 @@ fn source_date_epoch_clamps_mtimes_and_owners_are_anonymous() {
         .add_virtual(&EntryName::new("v").unwrap(), b"v")
         .unwrap();
     let bytes = builder.finish().unwrap();
-    for entry in tar::Archive::new(&bytes[..]).entries().unwrap() {
-        let entry = entry.unwrap();
-        let header = entry.header();
-        assert_eq!(header.mtime().unwrap(), 42);
-        assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (0, 0));
-        assert_eq!(header.username().unwrap(), Some(""));
+    for member in read_tar(&bytes) {
+        assert_eq!(member.mtime, 42);
+        assert_eq!((member.owner.0, member.owner.1), (0, 0));
+        assert_eq!(member.owner.2, "");
     }
 }
 
@@ -251,7 +242,7 @@ impl Scanner for Links {
     fn name(&self) -> &str {
         "links"
     }
-    fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         Ok(Box::new(self.0.iter().map(|(name, target)| {
             let name = EntryName::new(name).unwrap();
             Ok(match target {

@@ -128,24 +128,7 @@ pub(crate) fn caused_by<T: StdError + 'static>(error: &(dyn StdError + 'static))
     find_cause::<T>(error).is_some()
 }
 
-/// Every error in the chain, outermost first, including the errors that `io::Error`s wrap
-/// (whose `source()` skips them: hyper-rustls wraps tokio-rustls's `io::Error` around the
-/// `rustls::Error`).
-// TODO(merge): use spiro_scanner::error_chain
-fn chain<'a>(
-    error: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(error), |&current: &&'a (dyn StdError + 'static)| {
-        match current
-            .downcast_ref::<io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            // The wrapped error's source is the `io::Error`'s, so the walk goes on from it.
-            Some(wrapped) => Some(wrapped as &(dyn StdError + 'static)),
-            None => current.source(),
-        }
-    })
-}
+use spiro_scanner::error_chain as chain;
 
 /// The first `T` in `error`'s chain.
 fn find_cause<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a T> {

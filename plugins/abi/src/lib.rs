@@ -7,7 +7,7 @@
 //! `spiro-plugin-host`.
 
 #![no_std]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(feature = "std")]
@@ -187,12 +187,6 @@ pub struct SpiroScannerPlugin {
     /// Releases an error message.
     pub string_free: Option<StringFreeFn>,
 }
-
-// SAFETY: the descriptor is immutable static data (pointers to static strings and functions);
-// sharing it between threads is what every plugin's `static` descriptor does.
-unsafe impl Sync for SpiroScannerPlugin {}
-// SAFETY: as above.
-unsafe impl Send for SpiroScannerPlugin {}
 
 /// The type of the entry symbol.
 pub type EntryFn = unsafe extern "C" fn() -> *const SpiroScannerPlugin;

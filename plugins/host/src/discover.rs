@@ -5,7 +5,7 @@ use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use spiro_bundle::Scanner;
+use spiro_scanner::Scanner;
 
 use crate::{LoadError, Plugin};
 
@@ -88,12 +88,6 @@ pub fn discover() -> Vec<Candidate> {
 pub fn open_scanner(name: &str, root: &Path) -> Result<Box<dyn Scanner>, LoadError> {
     let plugin = SearchPath::from_env().resolve(name)?;
     Ok(Box::new(plugin.scanner(root)))
-}
-
-/// The lines of `--list-scanners`, given the built-in scanners as `(name, description)`; see
-/// [`SearchPath::list`].
-pub fn list_scanners(builtins: &[(&str, &str)]) -> Vec<String> {
-    SearchPath::from_env().list(builtins)
 }
 
 /// An ordered list of plugin directories.
@@ -209,61 +203,6 @@ impl SearchPath {
             }
         }
         found
-    }
-
-    /// The lines `spiro-deploy --list-scanners` prints: the built-in scanners (given as
-    /// `(name, description)`), then every plugin [discovered](SearchPath::discover) with its
-    /// description, ABI version and path, or the reason it was refused, then where plugins
-    /// were looked for. A plugin with a built-in's name, or behind an earlier one of the same
-    /// name, is marked as unreachable by name.
-    pub fn list(&self, builtins: &[(&str, &str)]) -> Vec<String> {
-        let candidates = self.discover();
-        let width = builtins
-            .iter()
-            .map(|(n, _)| n.len())
-            .chain(candidates.iter().map(|c| c.name.len()))
-            .max()
-            .unwrap_or(0);
-        let mut lines = Vec::new();
-        for (name, description) in builtins {
-            lines.push(format!("{name:width$}  built-in  {description}"));
-        }
-        for c in &candidates {
-            let path = c.path.display();
-            let line = match &c.plugin {
-                Ok(plugin) => {
-                    let info = plugin.info();
-                    let mut line = format!(
-                        "{:width$}  plugin    {} (ABI {}, {path})",
-                        c.name, info.description, info.abi_version
-                    );
-                    if builtins.iter().any(|(n, _)| *n == c.name) {
-                        line.push_str(&format!(
-                            "; not used by --include-source={}: the built-in scanner comes first",
-                            c.name
-                        ));
-                    } else if let Some(by) = &c.shadowed_by {
-                        line.push_str(&format!("; shadowed by `{}`", by.display()));
-                    }
-                    line
-                }
-                Err(error) => format!("{:width$}  refused   {error}", c.name),
-            };
-            lines.push(line);
-        }
-        let searched = if self.dirs.is_empty() {
-            "(none)".to_owned()
-        } else {
-            self.dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        lines.push(format!(
-            "plugin directories searched: {searched} (set {PLUGIN_PATH_VAR} to add more)"
-        ));
-        lines
     }
 }
 

@@ -1,12 +1,12 @@
 //! Loads `spiro-deploy` scanner plugins: shared libraries that speak the C ABI of
-//! `plugins/include/spiro_scanner.h`, wrapped as ordinary [`spiro_bundle::Scanner`]s so the
-//! [`Builder`](spiro_bundle::Builder) cannot tell them from the built-in scanners.
+//! `plugins/include/spiro_scanner.h`, wrapped as ordinary [`spiro_scanner::Scanner`]s so the
+//! bundle builder cannot tell them from the built-in scanners.
 //!
 //! - [`Plugin::load`] opens one library, checks its ABI version before anything else, and
 //!   validates its descriptor; every [`LoadError`] names the library's path.
 //! - [`Plugin::scanner`] gives a [`PluginScanner`] of a root directory. Entry names it yields are
 //!   validated like any other scanner's; content is read through the ABI in the builder's
-//!   chunks, never whole; plugin errors become [`spiro_bundle::Error::Scanner`] naming the
+//!   chunks, never whole; plugin errors become [`spiro_scanner::Error::Scanner`] naming the
 //!   plugin and its path.
 //! - [`SearchPath`] finds plugins by name (`--include-source=NAME`) in `SPIRO_PLUGIN_PATH` and
 //!   then the per-user plugin directory ([`user_plugin_dir`]), and lists every candidate for
@@ -16,14 +16,18 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! # fn builtin(_: &str) -> Option<Box<dyn spiro_bundle::Scanner>> { None }
+//! # fn builtin(_: &str) -> Option<Box<dyn spiro_scanner::Scanner>> { None }
 //! let name = "manifest";
-//! let scanner: Box<dyn spiro_bundle::Scanner> = match builtin(name) {
+//! let scanner: Box<dyn spiro_scanner::Scanner> = match builtin(name) {
 //!     Some(scanner) => scanner,
 //!     None => spiro_plugin_host::open_scanner(name, Path::new("."))?,
 //! };
-//! for line in spiro_plugin_host::list_scanners(&[("fs", "Every file in the project")]) {
-//!     println!("{line}");
+//! for found in spiro_plugin_host::discover() {
+//!     let state = match &found.plugin {
+//!         Ok(plugin) => plugin.info().description.clone(),
+//!         Err(refused) => refused.to_string(),
+//!     };
+//!     println!("{} ({}): {state}", found.name, found.path.display());
 //! }
 //! # Ok::<(), spiro_plugin_host::LoadError>(())
 //! ```
@@ -34,7 +38,7 @@
 //! (musl) binary cannot load shared libraries at all; [`Plugin::load`] then fails with the
 //! platform's reason.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod callback;
@@ -44,7 +48,7 @@ mod scan;
 
 pub use discover::{
     Candidate, PLUGIN_PATH_VAR, SearchPath, discover, find, is_path, library_file_name,
-    list_scanners, open_scanner, search_path, user_plugin_dir,
+    open_scanner, search_path, user_plugin_dir,
 };
 pub use load::{LoadError, MAX_ABI_VERSION, MIN_ABI_VERSION, Plugin, PluginInfo};
 pub use scan::PluginScanner;

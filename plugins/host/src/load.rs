@@ -323,8 +323,8 @@ impl Plugin {
         &self.inner.info
     }
 
-    /// A scanner of `root` backed by this plugin; it implements [`spiro_bundle::Scanner`] and
-    /// its [`name`](spiro_bundle::Scanner::name) is the plugin's name.
+    /// A scanner of `root` backed by this plugin; it implements [`spiro_scanner::Scanner`] and
+    /// its [`name`](spiro_scanner::Scanner::name) is the plugin's name.
     pub fn scanner(&self, root: impl Into<PathBuf>) -> PluginScanner {
         PluginScanner::new(self.clone(), root.into())
     }

@@ -14,11 +14,11 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use spiro_bundle::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 use spiro_plugin_abi::{
     SPIRO_END, SPIRO_ERROR, SPIRO_KIND_FILE, SPIRO_KIND_SYMLINK, SPIRO_OK, SpiroEntry, SpiroReader,
     SpiroScan, SpiroString,
 };
+use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 
 use spiro_plugin_abi::convert::{bytes_path, lent, path_bytes};
 
@@ -61,7 +61,7 @@ impl Scanner for PluginScanner {
         &self.plugin.info().name
     }
 
-    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         let vt = *self.plugin.vtable();
         let root = path_bytes(&self.root);
         let mut skip = SkipCtx::new(should_skip);
@@ -153,7 +153,7 @@ struct PluginEntries<'s> {
 }
 
 impl<'s> Iterator for PluginEntries<'s> {
-    type Item = spiro_bundle::Result<Entry<'s>>;
+    type Item = spiro_scanner::Result<Entry<'s>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -169,7 +169,7 @@ impl<'s> Iterator for PluginEntries<'s> {
 }
 
 impl<'s> PluginEntries<'s> {
-    fn next_entry(&mut self) -> Option<spiro_bundle::Result<Entry<'s>>> {
+    fn next_entry(&mut self) -> Option<spiro_scanner::Result<Entry<'s>>> {
         let plugin = &self.handle.plugin;
         let vt = *plugin.vtable();
         let mut skip = SkipCtx::new(self.should_skip);
@@ -313,7 +313,7 @@ struct PendingEntry {
 }
 
 impl PendingEntry {
-    fn open(mut self, name: EntryName) -> spiro_bundle::Result<Box<dyn Read>> {
+    fn open(mut self, name: EntryName) -> spiro_scanner::Result<Box<dyn Read>> {
         self.armed = false;
         let plugin = &self.handle.plugin;
         let mut raw: *mut SpiroReader = std::ptr::null_mut();

@@ -2,7 +2,7 @@
 //!
 //! # The self-referential scan, and why it is sound
 //!
-//! [`Scanner::scan`](spiro_bundle::Scanner::scan) borrows the scanner and the `should_skip` closure for `'s` and returns an
+//! [`Scanner::scan`](spiro_scanner::Scanner::scan) borrows the scanner and the `should_skip` closure for `'s` and returns an
 //! iterator (and, through it, openers and readers) that live for `'s`. Across the C boundary
 //! there is no stack frame to hold those borrows: the host calls `scan_start`, returns, and
 //! later calls `scan_next`, `open` and `read` on handles. So the scanner and the closure are
@@ -34,12 +34,12 @@ use std::ffi::c_void;
 use std::io::{self, Read};
 use std::rc::Rc;
 
-use spiro_bundle::{Candidate, Entries, EntryKind, Error, Opener, ShouldSkip};
 use spiro_plugin_abi::{
     ABI_VERSION, DESCRIPTOR_SIZE, SPIRO_END, SPIRO_ERROR, SPIRO_KIND_FILE, SPIRO_KIND_SYMLINK,
     SPIRO_OK, SpiroEntry, SpiroReader, SpiroScan, SpiroScannerPlugin, SpiroShouldSkip, SpiroStatus,
     SpiroString,
 };
+use spiro_scanner::{Candidate, Entries, EntryKind, Error, Opener, ShouldSkip};
 
 use spiro_plugin_abi::convert::{bytes_path, lent, path_bytes};
 
@@ -204,21 +204,17 @@ unsafe extern "C" fn scan_next<S: PluginScanner>(
     };
     let id = state.next_id;
     state.next_id += 1;
-    let (name, kind, mtime, opener) = entry.into_parts();
+    let (name, kind, mtime) = entry.into_parts();
     state.name.clear();
     state.name.extend_from_slice(name.as_bytes());
     state.target.clear();
     let (kind, mode, size) = match kind {
-        EntryKind::File { size, executable } => {
-            match opener {
-                Some(opener) => {
-                    state.openers.insert(id, opener);
-                }
-                None => {
-                    state.failed = true;
-                    return fail(error_out, format!("the file `{name}` has no opener"));
-                }
-            }
+        EntryKind::File {
+            size,
+            executable,
+            open,
+        } => {
+            state.openers.insert(id, open);
             (
                 SPIRO_KIND_FILE,
                 if executable { 0o755 } else { 0o644 },
@@ -321,7 +317,7 @@ unsafe extern "C" fn read<S: PluginScanner>(
             unsafe { *read_out = n.min(cap) };
             SPIRO_OK
         }
-        Ok(Err(error)) => fail(error_out, io_error_text(&error)),
+        Ok(Err(error)) => fail(error_out, error_text(&error)),
         Err(panic) => fail(error_out, panic),
     }
 }
@@ -365,22 +361,21 @@ fn fail(error_out: *mut SpiroString, message: String) -> SpiroStatus {
     SPIRO_ERROR
 }
 
-/// An error and its causes on one line: the host adds the plugin's name and path.
+/// An error and its causes on one line: the host adds the plugin's name and path. A cause
+/// that repeats the text before it (an `io::Error` showing the error it wraps) is said once.
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+    let mut text = String::new();
+    let mut previous = String::new();
+    for cause in spiro_scanner::error_chain(error) {
+        let cause = cause.to_string();
+        if cause == previous {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+        previous = cause;
     }
     text
-}
-
-/// A read error: unwraps the `spiro_bundle::Error` readers conventionally wrap in `io::Error`.
-fn io_error_text(error: &io::Error) -> String {
-    match error.get_ref() {
-        Some(inner) if inner.is::<Error>() => error_text(inner),
-        _ => error_text(error),
-    }
 }

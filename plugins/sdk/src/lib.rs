@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::path::{Path, PathBuf};
-//! use spiro_plugin_sdk::bundle::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
+//! use spiro_plugin_sdk::scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 //! use spiro_plugin_sdk::PluginScanner;
 //!
 //! /// Bundles one generated file.
@@ -14,7 +14,7 @@
 //!
 //! impl Scanner for Hello {
 //!     fn name(&self) -> &str { Self::NAME }
-//!     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+//!     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
 //!         let name = EntryName::new("hello.txt").unwrap();
 //!         if should_skip(&Candidate { path: name.as_path(), is_dir: false }) {
 //!             return Ok(Box::new(std::iter::empty()));
@@ -54,15 +54,15 @@
 //!   nothing unwinds into the host. Build plugins with the default `panic = "unwind"`: with
 //!   `panic = "abort"` a panic ends the host process.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::path::Path;
 
-pub use spiro_bundle as bundle;
 pub use spiro_plugin_abi as abi;
+pub use spiro_scanner as scanner;
 
-use spiro_bundle::{Error, Scanner};
+use spiro_scanner::{Error, Scanner};
 
 mod export;
 mod panic;
@@ -91,9 +91,9 @@ macro_rules! export_scanner {
         /// The scanner plugin entry symbol (see `spiro_scanner.h`).
         #[unsafe(no_mangle)]
         pub extern "C" fn spiro_scanner_plugin() -> *const $crate::abi::SpiroScannerPlugin {
-            static DESCRIPTOR: $crate::abi::SpiroScannerPlugin =
-                $crate::__private::descriptor::<$scanner>();
-            &DESCRIPTOR
+            static DESCRIPTOR: $crate::__private::StaticDescriptor =
+                $crate::__private::StaticDescriptor($crate::__private::descriptor::<$scanner>());
+            &DESCRIPTOR.0
         }
     };
 }
@@ -101,4 +101,15 @@ macro_rules! export_scanner {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::export::descriptor;
+
+    /// The descriptor as the `static` that [`export_scanner!`](crate::export_scanner) returns
+    /// a pointer to. Raw pointers are not `Sync`, so a `static` of the bare descriptor does
+    /// not compile; this wrapper is `Sync`, and is used for nothing else.
+    #[repr(transparent)]
+    pub struct StaticDescriptor(pub spiro_plugin_abi::SpiroScannerPlugin);
+
+    // SAFETY: a `StaticDescriptor` is only ever built by `export_scanner!` from `descriptor`,
+    // whose pointers are to `'static` strings (the scanner's NAME and DESCRIPTION) and
+    // functions, all immutable: sharing it between threads reads nothing that can change.
+    unsafe impl Sync for StaticDescriptor {}
 }

@@ -24,8 +24,8 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use spiro_bundle::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 use spiro_plugin_sdk::PluginScanner;
+use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 
 /// The manifest's file name, at the scanned root.
 pub const MANIFEST: &str = ".spiromanifest";
@@ -55,7 +55,7 @@ impl Scanner for ManifestScanner {
         Self::NAME
     }
 
-    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         let manifest = self.root.join(MANIFEST);
         let file = File::open(&manifest).map_err(|e| Error::read(&manifest, e))?;
         Ok(Box::new(Walk {
@@ -89,7 +89,7 @@ struct Walk<'s> {
 }
 
 impl<'s> Iterator for Walk<'s> {
-    type Item = spiro_bundle::Result<Entry<'s>>;
+    type Item = spiro_scanner::Result<Entry<'s>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
@@ -104,7 +104,7 @@ impl<'s> Iterator for Walk<'s> {
 }
 
 impl<'s> Walk<'s> {
-    fn advance(&mut self) -> Option<spiro_bundle::Result<Entry<'s>>> {
+    fn advance(&mut self) -> Option<spiro_scanner::Result<Entry<'s>>> {
         loop {
             if let Some(frame) = self.stack.last_mut() {
                 let Some(child) = frame.children.next() else {
@@ -157,7 +157,7 @@ impl<'s> Walk<'s> {
 
     /// Whether the directories above `name` may be entered: they must be real directories (a
     /// symlinked one could lead anywhere on the disk) that `should_skip` does not refuse.
-    fn check_parents(&self, name: &EntryName) -> spiro_bundle::Result<bool> {
+    fn check_parents(&self, name: &EntryName) -> spiro_scanner::Result<bool> {
         let components: Vec<&[u8]> = name.components().collect();
         let mut dir = Vec::new();
         for component in &components[..components.len() - 1] {
@@ -197,7 +197,7 @@ impl<'s> Walk<'s> {
         &mut self,
         name: EntryName,
         line: Option<usize>,
-    ) -> spiro_bundle::Result<Option<Entry<'s>>> {
+    ) -> spiro_scanner::Result<Option<Entry<'s>>> {
         let path = self.root.join(name.as_path());
         let meta = match fs::symlink_metadata(&path) {
             Ok(meta) => meta,
@@ -237,7 +237,7 @@ impl<'s> Walk<'s> {
         }
         // A file opened only when written, or a symlink stored as a link, exactly as the
         // built-in `fs` scanner yields it; sockets, FIFOs and devices are never bundled.
-        let entry = Entry::from_disk(name.clone(), path, &meta)?;
+        let entry = spiro_scanners::entry_from_disk(name.clone(), path, &meta)?;
         if entry.is_some() {
             self.seen.insert(name);
         }
@@ -249,7 +249,7 @@ impl<'s> Walk<'s> {
 mod tests {
     use super::*;
 
-    fn names(root: &Path, skip: &ShouldSkip<'_>) -> spiro_bundle::Result<Vec<String>> {
+    fn names(root: &Path, skip: &ShouldSkip<'_>) -> spiro_scanner::Result<Vec<String>> {
         let scanner = ManifestScanner::new(root)?;
         scanner
             .scan(skip)?

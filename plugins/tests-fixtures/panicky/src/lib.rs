@@ -10,8 +10,8 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use spiro_bundle::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 use spiro_plugin_sdk::PluginScanner;
+use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 
 /// See the crate documentation.
 pub struct Panicky {
@@ -67,7 +67,7 @@ impl Scanner for Panicky {
         Self::NAME
     }
 
-    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         match self.mode.as_str() {
             "panic-in-scan" => panic!("the scan could not start"),
             "panic-in-next" => {

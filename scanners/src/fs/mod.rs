@@ -1,15 +1,17 @@
 //! The `fs` scanner: walks a directory on disk.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+mod read_ahead;
+
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip, os_bytes};
 
-use crate::name::os_bytes;
-use crate::read_ahead::{ReadAhead, WalkAhead};
-use crate::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
+use crate::disk::entry_from_disk;
+use crate::walk_ahead::WalkAhead;
+use read_ahead::{FsWalk, ReadAhead};
 
 /// The file that excludes paths from an [`FsScanner`] by default, in gitignore syntax.
 pub const IGNORE_FILE: &str = ".spiroignore";
@@ -21,12 +23,13 @@ pub const IGNORE_FILE: &str = ".spiroignore";
 /// Configured like `ignore::WalkBuilder`: construct, chain options, then [`scan`](Scanner::scan).
 ///
 /// ```no_run
-/// use spiro_bundle::{FsScanner, Scanner};
+/// use spiro_scanner::Scanner;
+/// use spiro_scanners::FsScanner;
 /// let scanner = FsScanner::new(".").exclude("_salt");
 /// for entry in scanner.scan(&|_| false)? {
 ///     println!("{}", entry?.name());
 /// }
-/// # Ok::<(), spiro_bundle::Error>(())
+/// # Ok::<(), spiro_scanner::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct FsScanner {
@@ -84,7 +87,7 @@ impl FsScanner {
         &self.root
     }
 
-    fn load_ignore(&self) -> crate::Result<Option<Gitignore>> {
+    fn load_ignore(&self) -> spiro_scanner::Result<Option<Gitignore>> {
         let Some(file_name) = &self.ignore_file else {
             return Ok(None);
         };
@@ -114,7 +117,7 @@ impl Scanner for FsScanner {
         "fs"
     }
 
-    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> crate::Result<Entries<'s>> {
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         let meta = fs::metadata(&self.root).map_err(|e| Error::read(&self.root, e))?;
         if !meta.is_dir() {
             return Err(Error::read(
@@ -154,7 +157,10 @@ impl Scanner for FsScanner {
             .read_ahead
             .unwrap_or_else(crate::ahead::default_workers);
         match ReadAhead::start(workers) {
-            Some(read_ahead) => Ok(Box::new(WalkAhead::new(walk, root, read_ahead))),
+            Some(read_ahead) => Ok(Box::new(WalkAhead::new(
+                FsWalk::new(walk, root, read_ahead),
+                false,
+            ))),
             None => {
                 Ok(Box::new(walk.filter_map(move |item| {
                     entry_for(&root, item).transpose()
@@ -174,7 +180,7 @@ pub(crate) struct Walked {
 pub(crate) fn walked(
     root: &Path,
     item: Result<walkdir::DirEntry, walkdir::Error>,
-) -> crate::Result<Option<Walked>> {
+) -> spiro_scanner::Result<Option<Walked>> {
     let entry = match item {
         Ok(entry) => entry,
         Err(err) => {
@@ -201,7 +207,7 @@ pub(crate) fn walked(
 fn entry_for<'s>(
     root: &Path,
     item: Result<walkdir::DirEntry, walkdir::Error>,
-) -> crate::Result<Option<Entry<'s>>> {
+) -> spiro_scanner::Result<Option<Entry<'s>>> {
     match walked(root, item)? {
         Some(walked) => walked.into_entry(),
         None => Ok(None),
@@ -210,95 +216,14 @@ fn entry_for<'s>(
 
 impl Walked {
     /// The entry for the walked path, as the walk saw it (`lstat`; no file is opened).
-    pub(crate) fn into_entry<'s>(self) -> crate::Result<Option<Entry<'s>>> {
+    pub(crate) fn into_entry<'s>(self) -> spiro_scanner::Result<Option<Entry<'s>>> {
         let path = self.walked.path().to_path_buf();
         let meta = self
             .walked
             .metadata()
             .map_err(|e| Error::read(&path, io::Error::from(e)))?;
-        Entry::from_disk(self.name, path, &meta)
+        entry_from_disk(self.name, path, &meta)
     }
-}
-
-impl<'s> Entry<'s> {
-    /// The entry for what is at `path` on disk, as `meta` describes it: a regular file (opened
-    /// only when written, read errors naming `path`), a symlink (stored as a link, with its
-    /// target as on disk), or `None` for a directory, socket, FIFO or device, which are never
-    /// bundled. Pass `fs::symlink_metadata` to store a symlink as such, `fs::metadata` to
-    /// follow it. What the `fs` scanner yields for each path, for scanners and plugins that
-    /// find files their own way.
-    ///
-    /// ```
-    /// use spiro_bundle::{Entry, EntryKind, EntryName};
-    /// # let dir = tempfile::tempdir()?;
-    /// let path = dir.path().join("run.sh");
-    /// std::fs::write(&path, "#!/bin/sh\n")?;
-    /// let meta = std::fs::symlink_metadata(&path)?;
-    /// let entry = Entry::from_disk(EntryName::new("run.sh").unwrap(), path, &meta)?.unwrap();
-    /// assert_eq!(entry.kind(), &EntryKind::File { size: 10, executable: false });
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn from_disk(
-        name: EntryName,
-        path: PathBuf,
-        meta: &fs::Metadata,
-    ) -> crate::Result<Option<Entry<'s>>> {
-        let mtime = mtime_of(meta);
-        let file_type = meta.file_type();
-        if file_type.is_symlink() {
-            let target = fs::read_link(&path).map_err(|e| Error::read(&path, e))?;
-            return Ok(Some(Entry::symlink(
-                name,
-                os_bytes(target.as_os_str()).to_vec(),
-                mtime,
-            )));
-        }
-        if !file_type.is_file() {
-            return Ok(None);
-        }
-        Ok(Some(Entry::file(
-            name,
-            meta.len(),
-            is_executable(meta),
-            mtime,
-            move || open_file(path),
-        )))
-    }
-}
-
-/// Opens the file at `path` for an entry's content; errors name the path.
-pub(crate) fn open_file(path: PathBuf) -> crate::Result<Box<dyn Read>> {
-    let file = File::open(&path).map_err(|e| Error::read(&path, e))?;
-    Ok(Box::new(PathReader { file, path }))
-}
-
-/// Attributes read errors to the file, so a failing disk names the file and not the entry.
-struct PathReader {
-    file: File,
-    path: PathBuf,
-}
-
-impl Read for PathReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.read(buf).map_err(|e| {
-            if e.kind() == io::ErrorKind::Interrupted {
-                e
-            } else {
-                io::Error::other(Error::read(&self.path, e))
-            }
-        })
-    }
-}
-
-#[cfg(unix)]
-pub(crate) fn is_executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-pub(crate) fn is_executable(_meta: &fs::Metadata) -> bool {
-    false
 }
 
 /// `path` made canonical, or, for a file that does not exist yet (a bundle about to be
@@ -314,11 +239,4 @@ fn canonical(path: &Path) -> PathBuf {
         (Some(parent), Some(name)) => parent.join(name),
         _ => path.to_path_buf(),
     }
-}
-
-pub(crate) fn mtime_of(meta: &fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs())
 }

@@ -10,15 +10,16 @@ use crate::{EntryName, Error};
 /// that a scan of 20,000 files holds 20,000 names and not 20,000 open files.
 pub type Opener<'s> = Box<dyn FnOnce() -> Result<Box<dyn Read + 's>, Error> + 's>;
 
-/// What an entry is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EntryKind {
+/// What an entry is: a file, with the way to open its content, or a symlink.
+pub enum EntryKind<'s> {
     /// A regular file of `size` bytes. The builder checks that exactly `size` bytes are read.
     File {
         /// The size announced in the tar header.
         size: u64,
         /// Whether any execute bit is set; the bundle stores `0755` or `0644`.
         executable: bool,
+        /// Opens the content; called at most once, when the entry is written.
+        open: Opener<'s>,
     },
     /// A symbolic link, stored as a link (never followed).
     Symlink {
@@ -27,11 +28,29 @@ pub enum EntryKind {
     },
 }
 
+impl fmt::Debug for EntryKind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryKind::File {
+                size, executable, ..
+            } => f
+                .debug_struct("File")
+                .field("size", size)
+                .field("executable", executable)
+                .finish_non_exhaustive(),
+            EntryKind::Symlink { target } => f
+                .debug_struct("Symlink")
+                .field("target", &String::from_utf8_lossy(target))
+                .finish(),
+        }
+    }
+}
+
 /// One file or symlink a scanner yields: a name relative to the scanned root, what it is, and
 /// (for a file) a way to open it later.
 ///
 /// ```
-/// use spiro_bundle::{Entry, EntryName};
+/// use spiro_scanner::{Entry, EntryName};
 /// let entry = Entry::file(EntryName::new("hello.txt").unwrap(), 5, false, 0, || {
 ///     Ok(Box::new(&b"hello"[..]) as Box<dyn std::io::Read>)
 /// });
@@ -39,9 +58,8 @@ pub enum EntryKind {
 /// ```
 pub struct Entry<'s> {
     name: EntryName,
-    kind: EntryKind,
+    kind: EntryKind<'s>,
     mtime: u64,
-    opener: Option<Opener<'s>>,
 }
 
 impl<'s> Entry<'s> {
@@ -55,9 +73,12 @@ impl<'s> Entry<'s> {
     ) -> Entry<'s> {
         Entry {
             name,
-            kind: EntryKind::File { size, executable },
+            kind: EntryKind::File {
+                size,
+                executable,
+                open: Box::new(open),
+            },
             mtime,
-            opener: Some(Box::new(open)),
         }
     }
 
@@ -69,7 +90,6 @@ impl<'s> Entry<'s> {
                 target: target.into(),
             },
             mtime,
-            opener: None,
         }
     }
 
@@ -79,7 +99,7 @@ impl<'s> Entry<'s> {
     }
 
     /// File or symlink, with size or target.
-    pub fn kind(&self) -> &EntryKind {
+    pub fn kind(&self) -> &EntryKind<'s> {
         &self.kind
     }
 
@@ -88,15 +108,27 @@ impl<'s> Entry<'s> {
         self.mtime
     }
 
-    /// The entry with its opener (a file's) wrapped by `wrap`.
-    pub(crate) fn wrap_opener(mut self, wrap: impl FnOnce(Opener<'s>) -> Opener<'s>) -> Entry<'s> {
-        self.opener = self.opener.map(wrap);
+    /// The entry with a file's opener replaced by `wrap(opener)` (a symlink is unchanged): for
+    /// scanners that read ahead or count what is opened.
+    pub fn map_opener(mut self, wrap: impl FnOnce(Opener<'s>) -> Opener<'s>) -> Entry<'s> {
+        self.kind = match self.kind {
+            EntryKind::File {
+                size,
+                executable,
+                open,
+            } => EntryKind::File {
+                size,
+                executable,
+                open: wrap(open),
+            },
+            symlink @ EntryKind::Symlink { .. } => symlink,
+        };
         self
     }
 
-    /// Splits the entry into its parts; the opener is `None` for symlinks.
-    pub fn into_parts(self) -> (EntryName, EntryKind, u64, Option<Opener<'s>>) {
-        (self.name, self.kind, self.mtime, self.opener)
+    /// Splits the entry into its name, kind (with a file's opener) and mtime.
+    pub fn into_parts(self) -> (EntryName, EntryKind<'s>, u64) {
+        (self.name, self.kind, self.mtime)
     }
 }
 
@@ -126,7 +158,7 @@ pub type ShouldSkip<'a> = dyn Fn(&Candidate<'_>) -> bool + 'a;
 pub type Entries<'s> = Box<dyn Iterator<Item = Result<Entry<'s>, Error>> + 's>;
 
 /// A source of bundle entries: the built-in `fs` and `git` scanners, and plugins loaded from
-/// shared libraries, all stand behind this trait, so the [`Builder`](crate::Builder) cannot
+/// shared libraries, all stand behind this trait, so the bundle builder (`spiro-bundle`) cannot
 /// tell them apart.
 ///
 /// A scanner must:
@@ -137,14 +169,14 @@ pub type Entries<'s> = Box<dyn Iterator<Item = Result<Entry<'s>, Error>> + 's>;
 /// - open nothing until an entry's opener is called.
 ///
 /// ```
-/// use spiro_bundle::{Candidate, Entries, Entry, EntryName, Scanner, ShouldSkip};
+/// use spiro_scanner::{Candidate, Entries, Entry, EntryName, Scanner, ShouldSkip};
 ///
 /// /// Bundles one in-memory file.
 /// struct Motd;
 ///
 /// impl Scanner for Motd {
 ///     fn name(&self) -> &str { "motd" }
-///     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_bundle::Result<Entries<'s>> {
+///     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
 ///         let name = EntryName::new("motd").unwrap();
 ///         if should_skip(&Candidate { path: name.as_path(), is_dir: false }) {
 ///             return Ok(Box::new(std::iter::empty()));

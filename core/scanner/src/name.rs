@@ -13,7 +13,7 @@ use std::path::{Component, Path};
 /// a non-UTF-8 name is carried intact and only displayed lossily.
 ///
 /// ```
-/// use spiro_bundle::EntryName;
+/// use spiro_scanner::EntryName;
 /// let name = EntryName::new("src/main.rs").unwrap();
 /// assert_eq!(name.join(&EntryName::new("x").unwrap()).to_string(), "src/main.rs/x");
 /// assert!(EntryName::new("../etc/passwd").is_err());
@@ -24,7 +24,7 @@ pub struct EntryName(Vec<u8>);
 
 /// Why a name was refused; see [`EntryName::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NameError {
+pub enum EntryNameError {
     /// The name is empty (or only `/` and `.` components).
     Empty,
     /// The name starts with `/`.
@@ -35,35 +35,35 @@ pub enum NameError {
     Nul,
 }
 
-impl fmt::Display for NameError {
+impl fmt::Display for EntryNameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            NameError::Empty => "the name is empty",
-            NameError::Absolute => "the name is absolute",
-            NameError::ParentComponent => "the name has a `..` component",
-            NameError::Nul => "the name contains a NUL byte",
+            EntryNameError::Empty => "the name is empty",
+            EntryNameError::Absolute => "the name is absolute",
+            EntryNameError::ParentComponent => "the name has a `..` component",
+            EntryNameError::Nul => "the name contains a NUL byte",
         })
     }
 }
 
-impl std::error::Error for NameError {}
+impl std::error::Error for EntryNameError {}
 
 impl EntryName {
     /// Validates `name` and normalises it: empty and `.` components are dropped, so
     /// `./src//main.rs` becomes `src/main.rs`.
-    pub fn new(name: impl AsRef<[u8]>) -> Result<EntryName, NameError> {
+    pub fn new(name: impl AsRef<[u8]>) -> Result<EntryName, EntryNameError> {
         let name = name.as_ref();
         if name.contains(&0) {
-            return Err(NameError::Nul);
+            return Err(EntryNameError::Nul);
         }
         if name.first() == Some(&b'/') {
-            return Err(NameError::Absolute);
+            return Err(EntryNameError::Absolute);
         }
         let mut out = Vec::with_capacity(name.len());
         for component in name.split(|&b| b == b'/') {
             match component {
                 b"" | b"." => continue,
-                b".." => return Err(NameError::ParentComponent),
+                b".." => return Err(EntryNameError::ParentComponent),
                 _ => {
                     if !out.is_empty() {
                         out.push(b'/');
@@ -73,13 +73,13 @@ impl EntryName {
             }
         }
         if out.is_empty() {
-            return Err(NameError::Empty);
+            return Err(EntryNameError::Empty);
         }
         Ok(EntryName(out))
     }
 
     /// Builds a name from a relative filesystem path, as scanners that walk directories do.
-    pub fn from_path(path: &Path) -> Result<EntryName, NameError> {
+    pub fn from_path(path: &Path) -> Result<EntryName, EntryNameError> {
         let mut out: Vec<u8> = Vec::new();
         for component in path.components() {
             match component {
@@ -90,8 +90,8 @@ impl EntryName {
                     out.extend_from_slice(os_bytes(part));
                 }
                 Component::CurDir => {}
-                Component::ParentDir => return Err(NameError::ParentComponent),
-                Component::RootDir | Component::Prefix(_) => return Err(NameError::Absolute),
+                Component::ParentDir => return Err(EntryNameError::ParentComponent),
+                Component::RootDir | Component::Prefix(_) => return Err(EntryNameError::Absolute),
             }
         }
         EntryName::new(out)
@@ -147,25 +147,33 @@ impl fmt::Debug for EntryName {
     }
 }
 
+/// The bytes of an OS string, as names and symlink targets are stored in a bundle. On Unix
+/// these are the bytes on disk; elsewhere a string that is not UTF-8 becomes a NUL, which
+/// [`EntryName::new`] refuses.
 #[cfg(unix)]
-pub(crate) fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
+pub fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
     std::os::unix::ffi::OsStrExt::as_bytes(s)
 }
 
+/// The bytes of an OS string, as names and symlink targets are stored in a bundle. On Unix
+/// these are the bytes on disk; elsewhere a string that is not UTF-8 becomes a NUL, which
+/// [`EntryName::new`] refuses.
 #[cfg(not(unix))]
-pub(crate) fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
+pub fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
     // Non-Unix paths that are not UTF-8 cannot be named portably in a tar; they are refused
     // later as NUL-free but lossy names would be worse than an error.
     s.to_str().map(str::as_bytes).unwrap_or(b"\0")
 }
 
+/// Bytes of a name or symlink target as a [`Path`] (the inverse of [`os_bytes`]).
 #[cfg(unix)]
-pub(crate) fn bytes_path(b: &[u8]) -> &Path {
+pub fn bytes_path(b: &[u8]) -> &Path {
     Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b))
 }
 
+/// Bytes of a name or symlink target as a [`Path`] (the inverse of [`os_bytes`]).
 #[cfg(not(unix))]
-pub(crate) fn bytes_path(b: &[u8]) -> &Path {
+pub fn bytes_path(b: &[u8]) -> &Path {
     Path::new(std::str::from_utf8(b).unwrap_or("\u{fffd}"))
 }
 
@@ -181,19 +189,22 @@ mod tests {
 
     #[test]
     fn refuses_unsafe_names() {
-        assert_eq!(EntryName::new(""), Err(NameError::Empty));
-        assert_eq!(EntryName::new("./."), Err(NameError::Empty));
-        assert_eq!(EntryName::new("/x"), Err(NameError::Absolute));
-        assert_eq!(EntryName::new("a/../../x"), Err(NameError::ParentComponent));
-        assert_eq!(EntryName::new(".."), Err(NameError::ParentComponent));
-        assert_eq!(EntryName::new("a\0b"), Err(NameError::Nul));
+        assert_eq!(EntryName::new(""), Err(EntryNameError::Empty));
+        assert_eq!(EntryName::new("./."), Err(EntryNameError::Empty));
+        assert_eq!(EntryName::new("/x"), Err(EntryNameError::Absolute));
+        assert_eq!(
+            EntryName::new("a/../../x"),
+            Err(EntryNameError::ParentComponent)
+        );
+        assert_eq!(EntryName::new(".."), Err(EntryNameError::ParentComponent));
+        assert_eq!(EntryName::new("a\0b"), Err(EntryNameError::Nul));
         assert_eq!(
             EntryName::from_path(Path::new("/abs")),
-            Err(NameError::Absolute)
+            Err(EntryNameError::Absolute)
         );
         assert_eq!(
             EntryName::from_path(Path::new("a/../b")),
-            Err(NameError::ParentComponent)
+            Err(EntryNameError::ParentComponent)
         );
     }
 

@@ -2,8 +2,10 @@
 //! the builder writes the entries before them.
 //!
 //! A source tree is mostly small files, and for each the kernel spends more time finding it
-//! (a walk of its whole path, permission checks) than copying it. [`WalkAhead`] walks up to
-//! [`MAX_AHEAD`] entries ahead of its consumer and queues each regular file for a worker, which
+//! (a walk of its whole path, permission checks) than copying it. [`FsWalk`], driven by the
+//! shared [`WalkAhead`](crate::walk_ahead::WalkAhead), walks up to
+//! [`MAX_AHEAD`](crate::walk_ahead::MAX_AHEAD) entries ahead of its consumer and queues each
+//! regular file for a worker, which
 //! opens it, takes its size and mode from the open file and reads it whole if it is small; when
 //! the builder gets to the entry, its content is waiting.
 //!
@@ -26,17 +28,17 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use spiro_scanner::{Entry, EntryName, Error};
+
 use crate::ahead::{Budget, Pool, Reserved, Ticket};
-use crate::fs::{is_executable, mtime_of, open_file};
-use crate::{Entry, EntryName, Error};
+use crate::disk::{entry_from_disk, is_executable, mtime_of, open_file};
+use crate::walk_ahead::Walker;
 
 /// Files up to this size are read ahead whole; larger ones are only stat'ed ahead and streamed
 /// by the builder, so that one big file never sits whole in memory.
 const MAX_FILE: u64 = 256 * 1024;
 /// Content read ahead and not yet written, at most.
 const BUDGET: u64 = 4 * 1024 * 1024;
-/// Entries walked ahead of the consumer, at most.
-const MAX_AHEAD: usize = 512;
 
 /// The workers of one scan.
 pub(crate) struct ReadAhead {
@@ -74,7 +76,7 @@ impl ReadAhead {
 }
 
 /// What a worker found at a path the walk saw as a regular file.
-struct Found {
+pub(crate) struct Found {
     size: u64,
     executable: bool,
     mtime: u64,
@@ -120,9 +122,9 @@ fn read_ahead(path: &Path, budget: &Budget) -> Option<Found> {
 }
 
 /// A scan's entry, as far as the walk has got with it.
-enum Ahead<'s> {
+pub(crate) enum Ahead<'s> {
     /// Made on the consumer's thread (directories' errors, symlinks, other kinds of file).
-    Ready(crate::Result<Entry<'s>>),
+    Ready(spiro_scanner::Result<Entry<'s>>),
     /// A regular file queued for a worker.
     Queued {
         name: EntryName,
@@ -132,32 +134,26 @@ enum Ahead<'s> {
 }
 
 /// The walk items of the `fs` scanner made into entries, read ahead; see the module docs.
-pub(crate) struct WalkAhead<'s, W> {
+pub(crate) struct FsWalk<W> {
     walk: W,
     root: PathBuf,
-    // Dropped before `read_ahead`, so that the workers it waits for find no ticket held and
-    // skip the jobs left in the queue.
-    ahead: VecDeque<Ahead<'s>>,
-    walk_done: bool,
-    read_ahead: ReadAhead,
+    pub(crate) read_ahead: ReadAhead,
 }
 
 type WalkItem = Result<walkdir::DirEntry, walkdir::Error>;
 
-impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
-    pub(crate) fn new(walk: W, root: PathBuf, read_ahead: ReadAhead) -> WalkAhead<'s, W> {
-        WalkAhead {
+impl<W: Iterator<Item = WalkItem>> FsWalk<W> {
+    pub(crate) fn new(walk: W, root: PathBuf, read_ahead: ReadAhead) -> FsWalk<W> {
+        FsWalk {
             walk,
             root,
-            ahead: VecDeque::new(),
-            walk_done: false,
             read_ahead,
         }
     }
 
     /// The next walk item made into an entry or queued; `None` for a directory.
-    fn plan(&self, item: WalkItem, queue: bool) -> Option<Ahead<'s>> {
-        let entry = match crate::fs::walked(&self.root, item) {
+    fn plan_item<'s>(&self, item: WalkItem, queue: bool) -> Option<Ahead<'s>> {
+        let entry = match super::walked(&self.root, item) {
             Ok(Some(entry)) => entry,
             Ok(None) => return None,
             Err(e) => return Some(Ahead::Ready(Err(e))),
@@ -174,20 +170,40 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
     }
 
     /// An entry made on this thread, its opener (if any) made to tell the read-ahead.
-    fn ready(&self, made: crate::Result<Option<Entry<'s>>>) -> Option<crate::Result<Entry<'s>>> {
+    fn ready<'s>(
+        &self,
+        made: spiro_scanner::Result<Option<Entry<'s>>>,
+    ) -> Option<spiro_scanner::Result<Entry<'s>>> {
         let pool = &self.read_ahead.pool;
-        made.map(|entry| entry.map(|entry| entry.wrap_opener(|open| Box::new(pool.opener(open)))))
+        made.map(|entry| entry.map(|entry| entry.map_opener(|open| Box::new(pool.opener(open)))))
             .transpose()
+    }
+}
+
+impl<'s, W: Iterator<Item = WalkItem>> Walker<'s> for FsWalk<W> {
+    type Planned = Ahead<'s>;
+
+    fn consumer_reads(&self) -> bool {
+        self.read_ahead.pool.consumer_reads()
+    }
+
+    fn plan(&mut self, queue: bool) -> Option<Option<Ahead<'s>>> {
+        let item = self.walk.next()?;
+        Some(self.plan_item(item, queue))
     }
 
     /// The entry for a planned item: what the worker found, or, where it has not started, found
     /// here (helping with the next items while a worker is on this one).
-    fn finish(&self, ahead: Ahead<'s>) -> Option<crate::Result<Entry<'s>>> {
+    fn finish(
+        &mut self,
+        ahead: Ahead<'s>,
+        later: &VecDeque<Ahead<'s>>,
+    ) -> Option<spiro_scanner::Result<Entry<'s>>> {
         let (name, path, ticket) = match ahead {
             Ahead::Ready(entry) => return Some(entry),
             Ahead::Queued { name, path, ticket } => (name, path, ticket),
         };
-        let next = self.ahead.iter().filter_map(|ahead| match ahead {
+        let next = later.iter().filter_map(|ahead| match ahead {
             Ahead::Queued { ticket, .. } => Some(ticket),
             Ahead::Ready(_) => None,
         });
@@ -198,7 +214,7 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
             let path = path.to_path_buf();
             let made = fs::symlink_metadata(&path)
                 .map_err(|e| Error::read(&path, e))
-                .and_then(|meta| Entry::from_disk(name, path, &meta));
+                .and_then(|meta| entry_from_disk(name, path, &meta));
             return self.ready(made);
         };
         let (size, executable, mtime) = (found.size, found.executable, found.mtime);
@@ -217,38 +233,16 @@ impl<'s, W: Iterator<Item = WalkItem>> WalkAhead<'s, W> {
     }
 }
 
-impl<'s, W: Iterator<Item = WalkItem>> Iterator for WalkAhead<'s, W> {
-    type Item = crate::Result<Entry<'s>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let reading = self.read_ahead.pool.consumer_reads();
-            // Until the consumer reads content, walk one at a time and queue nothing.
-            let lead = if reading { MAX_AHEAD } else { 1 };
-            while !self.walk_done && self.ahead.len() < lead {
-                match self.walk.next() {
-                    Some(item) => {
-                        if let Some(ahead) = self.plan(item, reading) {
-                            self.ahead.push_back(ahead);
-                        }
-                    }
-                    None => self.walk_done = true,
-                }
-            }
-            let ahead = self.ahead.pop_front()?;
-            if let Some(entry) = self.finish(ahead) {
-                return Some(entry);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::{Builder, FsScanner, Scanner};
+    use crate::walk_ahead::WalkAhead;
+    use spiro_bundle::Builder;
+    use spiro_scanner::{EntryKind, Scanner};
+
+    use crate::FsScanner;
 
     /// Sizes around the limits, more content than the budget, executables, a symlink, nesting.
     fn tree() -> tempfile::TempDir {
@@ -306,12 +300,11 @@ mod tests {
     }
 
     fn content_of(entry: Entry<'_>) -> Vec<u8> {
-        let (_, _, _, opener) = entry.into_parts();
+        let (_, EntryKind::File { open, .. }, _) = entry.into_parts() else {
+            panic!("not a file");
+        };
         let mut content = Vec::new();
-        opener.unwrap()()
-            .unwrap()
-            .read_to_end(&mut content)
-            .unwrap();
+        open().unwrap().read_to_end(&mut content).unwrap();
         content
     }
 
@@ -330,7 +323,7 @@ mod tests {
         let files = rest
             .into_iter()
             .rev()
-            .filter(|e| matches!(e.kind(), crate::EntryKind::File { .. }))
+            .filter(|e| matches!(e.kind(), EntryKind::File { .. }))
             .step_by(2);
         for entry in files {
             let path = dir.path().join(entry.name().as_path());
@@ -341,12 +334,13 @@ mod tests {
         }
     }
 
-    fn walk_ahead(root: &Path) -> WalkAhead<'static, walkdir::IntoIter> {
+    fn walk_ahead(root: &Path) -> WalkAhead<'static, FsWalk<walkdir::IntoIter>> {
         let walk = walkdir::WalkDir::new(root)
             .min_depth(1)
             .sort_by_file_name()
             .into_iter();
-        WalkAhead::new(walk, root.to_path_buf(), ReadAhead::start(1).unwrap())
+        let walker = FsWalk::new(walk, root.to_path_buf(), ReadAhead::start(1).unwrap());
+        WalkAhead::new(walker, false)
     }
 
     #[test]
@@ -359,13 +353,17 @@ mod tests {
             seen += 1;
         }
         assert!(seen > 20);
-        assert_eq!(walk.read_ahead.queued.get(), 0, "a counted scan read ahead");
+        assert_eq!(
+            walk.walker.read_ahead.queued.get(),
+            0,
+            "a counted scan read ahead"
+        );
 
         let mut walk = walk_ahead(dir.path());
         content_of(walk.next().unwrap().unwrap());
         walk.next().unwrap().unwrap();
         assert!(
-            walk.read_ahead.queued.get() > 10,
+            walk.walker.read_ahead.queued.get() > 10,
             "an opened scan did not read ahead"
         );
     }

@@ -1,0 +1,365 @@
+//! Where a builder's entries go: a tar stream, a listing of names, or a count of the bytes a
+//! tar stream would have. One type per sink, behind a small trait.
+
+use std::io::{self, BufWriter, Read, Write};
+
+use spiro_scanner::{EntryKind, EntryName, bytes_path};
+
+use crate::Error;
+
+/// The output buffer: file contents are read straight into it and it is written out whole, so a
+/// big artifact moves in few syscalls and every byte is copied once in user space.
+pub(super) const WRITE_BUFFER: usize = 256 * 1024;
+
+/// What a builder does with each entry once its name has been accepted.
+pub(super) trait Sink {
+    /// Writes (or lists, or counts) one entry; `mtime` is already clamped.
+    fn append(&mut self, name: &EntryName, kind: EntryKind<'_>, mtime: u64) -> crate::Result<()>;
+
+    /// Whether the builder's [`Stats`](super::Stats) count what this sink is given.
+    fn keeps_stats(&self) -> bool {
+        true
+    }
+}
+
+/// The real thing: an uncompressed tar.
+pub(super) struct TarSink<W: Write>(tar::Builder<OutBuf<W>>);
+
+impl<W: Write> TarSink<W> {
+    pub(super) fn new(out: W) -> TarSink<W> {
+        let mut tar = tar::Builder::new(OutBuf::new(out));
+        tar.mode(tar::HeaderMode::Deterministic);
+        tar.follow_symlinks(false);
+        TarSink(tar)
+    }
+
+    pub(super) fn finish(self) -> crate::Result<W> {
+        self.0
+            .into_inner()
+            .and_then(OutBuf::into_inner)
+            .map_err(Error::Write)
+    }
+}
+
+impl<W: Write> Sink for TarSink<W> {
+    fn append(&mut self, name: &EntryName, kind: EntryKind<'_>, mtime: u64) -> crate::Result<()> {
+        let tar = &mut self.0;
+        // A file is opened before anything of it is written, so a file that cannot be
+        // opened leaves no header behind.
+        let (head, reader) = match kind {
+            EntryKind::File {
+                size,
+                executable,
+                open,
+            } => (
+                Head::File { size, executable },
+                Some(ExactReader {
+                    inner: open()?,
+                    remaining: size,
+                    expected: size,
+                    name,
+                    failure: None,
+                }),
+            ),
+            EntryKind::Symlink { target } => (Head::Symlink { target }, None),
+        };
+        // tar writes the header (and a long-name entry before it, if needed); the
+        // content is read straight into the output buffer rather than through the
+        // 8 KiB stack buffer of `tar`'s `io::copy`. The bytes are the same: header,
+        // content, zeros to the next 512-byte block.
+        let written = append_head(tar, name, &head, mtime);
+        if let Some(mut reader) = reader {
+            let copied = written.and_then(|()| tar.get_mut().copy_entry(&mut reader));
+            if let Some(failure) = reader.failure {
+                return Err(failure);
+            }
+            copied.map_err(Error::Write)
+        } else {
+            written.map_err(Error::Write)
+        }
+    }
+}
+
+/// The names of the entries, one per line: what `--list` prints. Opens nothing.
+pub(super) struct ListSink<W: Write>(BufWriter<W>);
+
+impl<W: Write> ListSink<W> {
+    pub(super) fn new(out: W) -> ListSink<W> {
+        ListSink(BufWriter::new(out))
+    }
+
+    pub(super) fn finish(self) -> crate::Result<W> {
+        self.0
+            .into_inner()
+            .map_err(|e| Error::Write(e.into_error()))
+    }
+}
+
+impl<W: Write> Sink for ListSink<W> {
+    /// A listing writes names only; it has never counted files or bytes.
+    fn keeps_stats(&self) -> bool {
+        false
+    }
+
+    fn append(&mut self, name: &EntryName, _: EntryKind<'_>, _: u64) -> crate::Result<()> {
+        self.0
+            .write_all(name.as_bytes())
+            .and_then(|()| self.0.write_all(b"\n"))
+            .map_err(Error::Write)
+    }
+}
+
+/// Headers as [`TarSink`] writes them, content as the zeros it would take, without opening
+/// anything: the exact length of the tar.
+pub(super) struct CountSink<W: Write>(tar::Builder<W>);
+
+impl<W: Write> CountSink<W> {
+    pub(super) fn new(out: W) -> CountSink<W> {
+        let mut tar = tar::Builder::new(out);
+        tar.mode(tar::HeaderMode::Deterministic);
+        tar.follow_symlinks(false);
+        CountSink(tar)
+    }
+
+    pub(super) fn finish(self) -> crate::Result<W> {
+        self.0.into_inner().map_err(Error::Write)
+    }
+}
+
+impl<W: Write> Sink for CountSink<W> {
+    fn append(&mut self, name: &EntryName, kind: EntryKind<'_>, mtime: u64) -> crate::Result<()> {
+        // The content counted as the zeros it would be padded to, without opening it.
+        let (head, content) = match kind {
+            EntryKind::File {
+                size, executable, ..
+            } => (Head::File { size, executable }, size.div_ceil(512) * 512),
+            EntryKind::Symlink { target } => (Head::Symlink { target }, 0),
+        };
+        append_head(&mut self.0, name, &head, mtime)
+            .and_then(|()| write_zeros(self.0.get_mut(), content))
+            .map_err(Error::Write)
+    }
+}
+
+/// What a header says of an entry: its kind without the opener.
+enum Head {
+    File { size: u64, executable: bool },
+    Symlink { target: Vec<u8> },
+}
+
+/// The tar header of an entry, before its name (which `tar` sets, with a long-name entry if
+/// needed) and checksum.
+/// Writes what tar writes of an entry before its content: all of a symlink, and a file's
+/// header (after a long-name entry, where the name needs one). Shared by the real and the
+/// counting sinks, so that the count is the bundle's length by construction.
+fn append_head<T: Write>(
+    tar: &mut tar::Builder<T>,
+    name: &EntryName,
+    head: &Head,
+    mtime: u64,
+) -> io::Result<()> {
+    let mut header = header_for(head, mtime);
+    match head {
+        Head::Symlink { target } => {
+            tar.append_link(&mut header, name.as_path(), bytes_path(target))
+        }
+        Head::File { .. } => tar.append_data(&mut header, name.as_path(), io::empty()),
+    }
+}
+
+fn header_for(head: &Head, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_mtime(mtime);
+    header.set_uid(0);
+    header.set_gid(0);
+    match head {
+        Head::Symlink { .. } => {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+        }
+        Head::File { size, executable } => {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(if *executable { 0o755 } else { 0o644 });
+            header.set_size(*size);
+        }
+    }
+    header
+}
+
+/// Writes `len` zero bytes (a counting writer's stand-in for content).
+fn write_zeros(out: &mut dyn Write, mut len: u64) -> io::Result<()> {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    while len > 0 {
+        let n = len.min(ZEROS.len() as u64) as usize;
+        out.write_all(&ZEROS[..n])?;
+        len -= n as u64;
+    }
+    Ok(())
+}
+
+/// What [`Builder::counting`](super::Builder::counting) writes to: nothing, but it counts.
+#[derive(Debug, Default)]
+pub struct ByteCount {
+    bytes: u64,
+}
+
+impl ByteCount {
+    /// The length of the bundle the same calls on [`Builder::new`](super::Builder::new) write, in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Write for ByteCount {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.bytes += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The tar stream's output buffer. Unlike `BufWriter`, it can be filled by a reader directly:
+/// [`copy_entry`](OutBuf::copy_entry) reads an entry's content into its free space, so content
+/// is copied once (kernel to buffer) before it is written, in `WRITE_BUFFER`-sized writes.
+struct OutBuf<W: Write> {
+    buf: Box<[u8]>,
+    len: usize,
+    out: W,
+}
+
+impl<W: Write> OutBuf<W> {
+    fn new(out: W) -> OutBuf<W> {
+        OutBuf {
+            buf: vec![0; WRITE_BUFFER].into_boxed_slice(),
+            len: 0,
+            out,
+        }
+    }
+
+    /// Writes out what is buffered.
+    fn flush_buf(&mut self) -> io::Result<()> {
+        let result = self.out.write_all(&self.buf[..self.len]);
+        self.len = 0;
+        result
+    }
+
+    /// Copies `data` to its end into the stream, then zeros to the next 512-byte block, as
+    /// `tar::Builder::append_data` does.
+    fn copy_entry(&mut self, data: &mut dyn Read) -> io::Result<()> {
+        let mut copied = 0u64;
+        loop {
+            if self.len == self.buf.len() {
+                self.flush_buf()?;
+            }
+            match data.read(&mut self.buf[self.len..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.len += n;
+                    copied += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let padding = (512 - copied % 512) % 512;
+        self.write_all(&[0; 512][..padding as usize])
+    }
+
+    fn into_inner(mut self) -> io::Result<W> {
+        self.flush_buf()?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for OutBuf<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.len == self.buf.len() {
+            self.flush_buf()?;
+        }
+        let n = data.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
+        self.len += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_buf()?;
+        self.out.flush()
+    }
+}
+
+/// Reads exactly the size the scanner announced and records why it could not, so that the
+/// builder can tell a failing source (named after its path or entry) from a failing writer.
+struct ExactReader<'n, 'r> {
+    inner: Box<dyn Read + 'r>,
+    remaining: u64,
+    expected: u64,
+    name: &'n EntryName,
+    failure: Option<Error>,
+}
+
+impl ExactReader<'_, '_> {
+    fn fail(&mut self, error: Error) -> io::Error {
+        self.failure = Some(error);
+        io::Error::other("the entry's source failed")
+    }
+
+    fn size_changed(&mut self, found: String) -> io::Error {
+        let error = Error::SizeChanged {
+            name: self.name.to_string(),
+            expected: self.expected,
+            found,
+        };
+        self.fail(error)
+    }
+
+    fn source_error(&mut self, error: io::Error) -> io::Error {
+        // Openers' readers report their own errors (naming a path) wrapped in `io::Error`.
+        let error = match error.downcast::<spiro_scanner::Error>() {
+            Ok(error) => Error::Scan(error),
+            Err(error) => match error.downcast::<Error>() {
+                Ok(error) => error,
+                Err(error) => Error::ReadEntry {
+                    name: self.name.to_string(),
+                    source: error,
+                },
+            },
+        };
+        self.fail(error)
+    }
+}
+
+impl Read for ExactReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            // One more read tells a file that grew from one that ended where announced.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe) {
+                Ok(0) => Ok(0),
+                Ok(_) => Err(self.size_changed("more bytes when read".into())),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+                Err(e) => Err(self.source_error(e)),
+            };
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        match self.inner.read(&mut buf[..max]) {
+            Ok(0) => {
+                let read = self.expected - self.remaining;
+                Err(self.size_changed(format!("only {read} when read")))
+            }
+            Ok(n) => {
+                self.remaining -= n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(self.source_error(e)),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! What is never bundled, in one place: the builder's own walks and the CLI both ask here.
+
+use std::path::Path;
+
+use spiro_scanner::{Candidate, os_bytes};
+
+/// Directory names that hold version-control metadata. They are never bundled: they can be
+/// large, they may hold credentials (`.git/config`), and Salt has no use for them.
+pub const VCS_DIRS: &[&str] = &[".git", ".hg", ".svn", ".bzr", "CVS", "_darcs"];
+
+/// The project's Salt states: bundled at the bundle root, so never again as source.
+pub const SALT_DIR: &str = "_salt";
+
+/// Whether a single path component is version-control metadata (see [`VCS_DIRS`]).
+pub fn is_vcs_metadata(component: &[u8]) -> bool {
+    VCS_DIRS.iter().any(|d| d.as_bytes() == component)
+}
+
+/// Whether any component of `path` is version-control metadata: `.git/config` is, and so is
+/// `.git` itself.
+pub fn is_in_vcs_metadata(path: &Path) -> bool {
+    path.components()
+        .any(|c| is_vcs_metadata(os_bytes(c.as_os_str())))
+}
+
+/// A `should_skip` that leaves out version-control metadata (a directory or file so named,
+/// and so everything below such a directory).
+pub fn skip_vcs_metadata(candidate: &Candidate<'_>) -> bool {
+    candidate
+        .path
+        .file_name()
+        .is_some_and(|name| is_vcs_metadata(os_bytes(name)))
+}

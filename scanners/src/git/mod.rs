@@ -1,0 +1,269 @@
+//! The `git` scanner: the files of the `HEAD` commit, read with gix.
+//!
+//! This module: the scanner, its setup (finding the repository, `HEAD`, the subdirectory) and
+//! [`head_commit`]; [`walk`]: the depth-first walk of the tree; [`inflate`]: blobs inflated
+//! ahead on workers, on the shared walk-ahead driver.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use gix::ObjectId;
+use spiro_scanner::{Entries, Error, Scanner, ShouldSkip};
+
+mod inflate;
+mod walk;
+
+use crate::GitCommit;
+use crate::ahead::Budget;
+use crate::attributes::ExportIgnore;
+use crate::repo::{SCANNER, discover, gix_error};
+use crate::walk_ahead::WalkAhead;
+use inflate::{BUDGET, start_inflating};
+use walk::Walk;
+
+/// Bundles the files of the `HEAD` commit of the repository containing a directory, as
+/// `git archive HEAD` run in that directory would: what is deployed is exactly what was
+/// committed, whatever the state of the work tree, and `.gitcommit` can name it.
+///
+/// What it yields, and how that compares with `git archive HEAD`:
+///
+/// - from a subdirectory of the work tree, only that directory's tree in `HEAD`, with names
+///   relative to it, as `git archive HEAD` run there gives it (git takes the current
+///   directory's path in the work tree as the path of the tree to archive). The directory is
+///   located after resolving symlinks. When that path is not a directory in `HEAD`
+///   (untracked or empty directories, which git does not record, or a path that is a file in
+///   `HEAD`), or when it or one of its ancestors is `export-ignore`d, the scan is empty and
+///   succeeds, as `git archive` is (git 2.47 writes an empty archive and succeeds; some older
+///   versions stopped with "current working directory is untracked"). From the work tree's
+///   root, from inside the git directory (`.git`), from outside the work tree
+///   (`GIT_WORK_TREE` elsewhere) and in a bare repository, the whole tree is bundled, as git
+///   does there;
+/// - regular files (`100644`, and `100755` as executable) and symlinks (`120000`, the blob's
+///   content as target); submodules (gitlinks) are left out, as `git archive` leaves their
+///   content out; directories are implied by their files;
+/// - every entry's mtime is the commit's committer time, as in `git archive`;
+/// - the order is git's tree order walked depth-first, which is the order of `git archive`
+///   (and, for any tree git itself writes, the byte order of the full paths);
+/// - paths with the `export-ignore` attribute are left out (from the committed
+///   `.gitattributes` files, `$GIT_DIR/info/attributes` and the global attributes file),
+///   matched against their full paths in the repository, so that from a subdirectory the
+///   `.gitattributes` files of its ancestors apply as they do to `git archive`;
+/// - file contents are the blobs as stored: `export-subst`, end-of-line conversion (`eol`,
+///   `text`, `core.autocrlf`), `ident` and filter drivers (such as Git LFS's smudge), which
+///   `git archive` applies, are **not** applied, since they would mean running commands or
+///   rewriting content; a repository relying on them bundles the stored form.
+///
+/// The `should_skip` veto is asked about every directory before its tree is read and about
+/// every file before its entry is built, with the same relative paths as the names yielded
+/// (the ancestors of a scanned subdirectory are not offered). Blobs are read only when an
+/// entry's opener is called, one at a time (a blob is held in memory whole while it is
+/// written, as gix inflates objects whole).
+///
+/// ```no_run
+/// use spiro_scanner::Scanner;
+/// use spiro_scanners::GitScanner;
+///
+/// for entry in GitScanner::new(".").scan(&|_| false)? {
+///     println!("{}", entry?.name());
+/// }
+/// # Ok::<(), spiro_scanner::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct GitScanner {
+    dir: PathBuf,
+    inflate_ahead: Option<usize>,
+}
+
+impl GitScanner {
+    /// A scanner of the `HEAD` commit of the repository containing `dir` (found upwards from
+    /// `dir`, as git finds it), limited to `dir`'s own tree when `dir` is a subdirectory of
+    /// the work tree. Nothing is opened until [`scan`](Scanner::scan).
+    pub fn new(dir: impl Into<PathBuf>) -> GitScanner {
+        GitScanner {
+            dir: dir.into(),
+            inflate_ahead: None,
+        }
+    }
+
+    /// How many threads inflate blobs ahead of the builder (`0`: none, every blob is inflated
+    /// when its entry is written). Inflating is most of the work of a git scan; this spreads
+    /// it over the cores, and while a worker is on the blob the builder needs next, the
+    /// builder inflates the next one nobody has started. The entries, their order, the errors
+    /// and the bundle's bytes are the same either way. The default is one fewer than the
+    /// cores, at least one and at most three. At most 8 MiB is held ahead, blobs over 1 MiB
+    /// are never inflated ahead, and nothing is until the first entry is opened (so counting
+    /// or listing a scan inflates no blob).
+    pub fn inflate_ahead(mut self, workers: usize) -> GitScanner {
+        self.inflate_ahead = Some(workers);
+        self
+    }
+
+    /// The directory the repository is looked for from, and whose tree is bundled.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Why the `git` scanner cannot start, for a front end to add what to do instead (such as
+/// choosing another scanner). Reported as the source of a [`spiro_scanner::Error::Scanner`];
+/// find it with [`spiro_scanner::error_chain`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GitError {
+    /// The directory is not inside a git repository.
+    #[error("`{}` is not inside a git repository", dir.display())]
+    NotARepository {
+        /// The directory the scanner was given.
+        dir: PathBuf,
+    },
+    /// The repository has no commit yet (`HEAD` is unborn).
+    #[error("the git repository at `{}` has no commit yet (HEAD is unborn)", repository.display())]
+    NoCommit {
+        /// The repository's work tree (or git directory, for a bare one).
+        repository: PathBuf,
+    },
+}
+
+impl From<GitError> for Error {
+    fn from(error: GitError) -> Error {
+        let message = error.to_string();
+        Error::scanner_with(SCANNER, message, error)
+    }
+}
+
+impl Scanner for GitScanner {
+    fn name(&self) -> &str {
+        SCANNER
+    }
+
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
+        let Some(repo) = discover(&self.dir)? else {
+            return Err(GitError::NotARepository {
+                dir: self.dir.clone(),
+            }
+            .into());
+        };
+        let Some(head) = head_commit_id(&repo)? else {
+            return Err(GitError::NoCommit {
+                repository: repo.workdir().unwrap_or(repo.git_dir()).to_path_buf(),
+            }
+            .into());
+        };
+        let commit = repo
+            .find_commit(head)
+            .map_err(|e| gix_error(format!("cannot read the HEAD commit {head}"), e))?;
+        let tree = commit
+            .tree_id()
+            .map_err(|e| gix_error(format!("cannot read the tree of commit {head}"), e))?
+            .detach();
+        let mtime = commit
+            .time()
+            .map_err(|e| gix_error(format!("cannot read the date of commit {head}"), e))?
+            .seconds
+            .max(0) as u64;
+        drop(commit);
+        let prefix = workdir_prefix(&repo, &self.dir)?;
+        let attributes = ExportIgnore::new(&repo);
+        let budget = Budget::new(BUDGET);
+        let inflate_ahead = start_inflating(&repo, self.inflate_ahead, &budget);
+        let mut walk = Walk {
+            repo: Rc::new(repo),
+            read_since_reopen: Rc::new(std::cell::Cell::new(0)),
+            should_skip,
+            mtime,
+            attributes,
+            stack: Vec::new(),
+            base: 0,
+            stopped: false,
+            inflate_ahead,
+            budget,
+        };
+        walk.start(&prefix, tree)?;
+        Ok(Box::new(WalkAhead::new(walk, true)))
+    }
+}
+
+/// The commit `HEAD` points to, or `None` when `HEAD` is unborn.
+pub(crate) fn head_commit_id(repo: &gix::Repository) -> Result<Option<ObjectId>, Error> {
+    let mut head = repo.head().map_err(|e| gix_error("cannot read HEAD", e))?;
+    if head.is_unborn() {
+        return Ok(None);
+    }
+    let commit = head
+        .peel_to_commit()
+        .map_err(|e| gix_error("HEAD does not point to a readable commit", e))?;
+    Ok(Some(commit.id))
+}
+
+/// What `.gitcommit` records for the repository containing `dir`: the full hash of `HEAD` and
+/// what `git describe --all` prints for it.
+///
+/// `Ok(None)` outside a repository and when `HEAD` is unborn: a bundle can be made without a
+/// commit, it just cannot name one. When `git describe --all` itself would fail (no ref at all,
+/// as in a repository with only a detached `HEAD`, or no ref reachable from `HEAD`), the
+/// `describe` field is empty; git prints nothing on its standard output then either.
+///
+/// Errors are kept for a repository that exists but cannot be read, since bundling without
+/// telling would hide a corrupt repository.
+pub fn head_commit(dir: &Path) -> Result<Option<GitCommit>, Error> {
+    let Some(repo) = discover(dir)? else {
+        return Ok(None);
+    };
+    let Some(head) = head_commit_id(&repo)? else {
+        return Ok(None);
+    };
+    let describe = crate::describe::describe_all(&repo, head)?.unwrap_or_default();
+    Ok(Some(GitCommit {
+        hash: head.to_string(),
+        describe,
+    }))
+}
+
+/// The path of `dir` in the work tree of `repo`, as the names of its components (empty for
+/// the whole tree): the path `git archive HEAD` run in `dir` archives.
+///
+/// Both sides are canonicalized, so a `dir` reached through a symlink, or a work tree given
+/// with a relative path, is located where it really is. Empty when there is no work tree (a
+/// bare repository), when `dir` is inside the git directory (even one inside the work tree, as
+/// `.git` is), and when `dir` is outside the work tree (`GIT_WORK_TREE` or `core.worktree`
+/// elsewhere): git archives the whole tree in all three cases.
+fn workdir_prefix(repo: &gix::Repository, dir: &Path) -> Result<Vec<Vec<u8>>, Error> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(Vec::new());
+    };
+    let canonical = |path: &Path| {
+        std::fs::canonicalize(path).map_err(|e| {
+            Error::scanner_with(
+                SCANNER,
+                format!("cannot resolve the directory `{}`", path.display()),
+                e,
+            )
+        })
+    };
+    let dir = canonical(dir)?;
+    for git_dir in [repo.git_dir(), repo.common_dir()] {
+        if std::fs::canonicalize(git_dir).is_ok_and(|g| dir.starts_with(g)) {
+            return Ok(Vec::new());
+        }
+    }
+    let workdir = canonical(workdir)?;
+    let Ok(relative) = dir.strip_prefix(&workdir) else {
+        return Ok(Vec::new());
+    };
+    relative
+        .components()
+        .map(|component| {
+            gix::path::os_str_into_bstr(component.as_os_str())
+                .map(|name| name.to_vec())
+                .map_err(|_| {
+                    Error::scanner(
+                        SCANNER,
+                        format!(
+                            "the directory `{}` has a name git cannot represent",
+                            dir.display()
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
