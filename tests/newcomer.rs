@@ -260,6 +260,7 @@ fn output_into_a_missing_directory_cannot_write_and_names_it() {
         err.contains("missing`"),
         "the directory is not named: {err}"
     );
+    assert!(err.contains("does not exist: create it first"), "{err}");
 }
 
 #[test]

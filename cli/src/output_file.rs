@@ -91,11 +91,19 @@ impl OutputFile {
             _ => PathBuf::from("."),
         };
         let writable_dir = |e: io::Error| {
+            let hint = match e.kind() {
+                io::ErrorKind::NotFound => format!(
+                    "the directory `{}` does not exist: create it first, or give --output a \
+                     file in an existing directory",
+                    dir.display()
+                ),
+                _ => "--output must name a file in a writable directory".to_owned(),
+            };
             CliError::msg(
                 Exit::Bundle,
                 format!("cannot write in `{}`: {e}", dir.display()),
             )
-            .hint("--output must name a file in a writable directory")
+            .hint(hint)
         };
         #[cfg(target_os = "linux")]
         if let Some(file) = unnamed::create_in(&dir).map_err(writable_dir)? {
