@@ -8,6 +8,7 @@ use spiro_client::Token;
 
 use crate::credentials;
 use crate::error::CliError;
+use crate::generate::Generate;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -53,15 +54,15 @@ Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
     // modes can do without them; say how the tool is really used.
     override_usage = "spiro-deploy [OPTIONS] <PROJECT> <DEPLOYMENT>\n       \
                       spiro-deploy [OPTIONS] --output <FILE> | --list [PROJECT DEPLOYMENT]\n       \
-                      spiro-deploy --check [PROJECT] | --list-scanners"
+                      spiro-deploy --check [PROJECT] | --list-scanners | --generate <KIND>"
 )]
 pub struct Args {
     /// The project to deploy to (the saltenv is <PROJECT>/<DEPLOYMENT>)
-    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list"])]
+    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list", "generate"])]
     pub project: Option<String>,
 
     /// The deployment within the project, e.g. `production`
-    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list"])]
+    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list", "generate"])]
     pub deployment: Option<String>,
 
     /// Add a file or directory under _artifacts/ (repeatable). `build/eggs` becomes
@@ -171,6 +172,11 @@ pub struct Args {
     /// object per event per line)
     #[arg(long, value_enum, default_value_t = Format::Human, value_name = "FORMAT", help_heading = "Deploy")]
     pub format: Format,
+
+    /// Print the man page (`man`) or a shell's completion script (`complete-bash`,
+    /// `complete-zsh`, `complete-fish`, `complete-powershell`, `complete-elvish`), and exit
+    #[arg(long, value_enum, value_name = "KIND", hide_possible_values = true)]
+    pub generate: Option<Generate>,
 
     /// Where the token came from, for error messages that must not show the token itself.
     #[arg(skip)]

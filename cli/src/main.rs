@@ -12,6 +12,7 @@ mod bundle;
 mod credentials;
 mod deploy;
 mod error;
+mod generate;
 mod output;
 mod output_file;
 mod scanners;
@@ -40,6 +41,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Exit, CliError> {
+    if let Some(what) = args.generate {
+        return quiet_on_closed_stdout(generate::print(what));
+    }
     if args.list_scanners {
         return scanners::list();
     }
