@@ -22,8 +22,23 @@ Examples:
   Build the bundle only, without contacting any server:
     spiro-deploy --include-source --output bundle.tar myproject staging
 
+Environment:
+  SPIRO_URL          the server, as --server
+  SPIRO_TOKEN        the deploy token, as --token
+  SPIRO_TOKEN_FILE   a file holding the deploy token, as --token-file
+  SPIRO_SSL_CERT     a CA or certificate (PEM) to trust, as --ssl-cert (also with --check)
+  SOURCE_DATE_EPOCH  the latest modification time recorded in the bundle (reproducible builds)
+  SPIRO_PLUGIN_PATH  directories searched first for scanner plugins (`:`-separated), before
+                     $XDG_DATA_HOME/spiro-deploy/plugins (~/.local/share/spiro-deploy/plugins)
+  XDG_CONFIG_HOME    where git's global attributes file is looked for (--include-source=git)
+  HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY
+                     the proxy to reach the server through, and the hosts reached directly
+  NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM
+                     colour: none with NO_COLOR or TERM=dumb; forced with CLICOLOR_FORCE
+
 Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
-6 server failure, 7 failed states, 8 unreported minions, stream cut short or --timeout run out.";
+6 server failure, 7 failed states, 8 unreported minions, stream cut short or --timeout run out,
+130 interrupted (Ctrl-C).";
 
 /// Build a SpiroFS deployment bundle, upload it to the Salt master, and follow the deploy live.
 ///
@@ -127,12 +142,18 @@ pub struct Args {
     pub token_file: Option<PathBuf>,
 
     /// Trust this CA or certificate (PEM) for the server instead of the system's authorities
-    #[arg(long, value_name = "FILE", help_heading = "Deploy")]
+    #[arg(
+        long,
+        env = "SPIRO_SSL_CERT",
+        hide_env_values = true,
+        value_name = "FILE",
+        help_heading = "Deploy"
+    )]
     pub ssl_cert: Option<PathBuf>,
 
     /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous.
-    /// Conflicts with --ssl-cert
-    #[arg(long, conflicts_with = "ssl_cert", help_heading = "Deploy")]
+    /// Conflicts with --ssl-cert (and SPIRO_SSL_CERT)
+    #[arg(long, help_heading = "Deploy")]
     pub insecure: bool,
 
     /// Seconds to wait for the server to accept the connection
@@ -305,6 +326,22 @@ impl Args {
         if args.token.as_ref().is_some_and(|t| t.expose().is_empty()) {
             args.token = None;
             args.token_source = TokenSource::Missing;
+        }
+        // Checked here, not by clap, to name SPIRO_SSL_CERT when the certificate came from it.
+        if args.insecure && args.ssl_cert.is_some() {
+            let given = match matches.value_source("ssl_cert") {
+                Some(ValueSource::EnvVariable) => "SPIRO_SSL_CERT",
+                _ => "--ssl-cert",
+            };
+            Args::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--insecure and {given} cannot be used together: --insecure skips the \
+                         verification that {given} sets up; drop one"
+                    ),
+                )
+                .exit();
         }
         // Checked here, not by clap: clap would count SPIRO_TOKEN as a conflict too.
         if args.token_source == TokenSource::Flag && args.token_file.is_some() {

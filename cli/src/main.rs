@@ -18,7 +18,7 @@ mod output_file;
 mod scanners;
 mod terminal;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -111,6 +111,17 @@ fn plan(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError>
 /// FIFO, else replaced only once the bundle is complete).
 fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError> {
     if output_file::is_stdout(output) {
+        // As gzip does: a binary tar on a terminal is garbage to read and may upset it.
+        if io::stdout().is_terminal() {
+            return Err(CliError::msg(
+                Exit::Usage,
+                "not writing the bundle to a terminal: it is binary tar data",
+            )
+            .hint(
+                "redirect standard output (`--output - > bundle.tar`, `--output - | tar tv`) \
+                 or give --output a file name",
+            ));
+        }
         let plan = plan(args, root, &[])?;
         let written = plan
             .write(Builder::new(raw_stdout()?))

@@ -101,6 +101,13 @@ fn exit_and_hint(error: Error, args: &Args) -> CliError {
         ),
         Error::BundleLength { .. } => CliError::new(Exit::Bundle, error)
             .hint("retry once nothing is writing to the project, its artifacts or its repository"),
+        Error::TlsPort { https, .. } => {
+            let hint = format!(
+                "use {https}, without --insecure: trust the server's certificate with \
+                 --ssl-cert FILE if a private CA signed it"
+            );
+            CliError::new(Exit::Connection, error).hint(hint)
+        }
         Error::UploadReset { .. } | Error::Connection { .. } => {
             CliError::new(Exit::Connection, error)
                 .hint("the connection broke: check the network and the salt-master, then retry")

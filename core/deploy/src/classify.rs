@@ -101,6 +101,13 @@ impl Classifier {
         if self.is_upload() {
             return self.upload_error(root_cause(error));
         }
+        if self.plain_http && answered_in_tls_or_cut(&text, io_kind) {
+            return Error::TlsPort {
+                https: url.replacen("http://", "https://", 1),
+                url,
+                source: root_cause(error),
+            };
+        }
         Error::Connection {
             url,
             source: root_cause(error),
@@ -170,6 +177,23 @@ fn root_cause_ref(error: &(dyn StdError + 'static)) -> Cause {
         .last()
         .map_or_else(String::new, |innermost| innermost.to_string())
         .into()
+}
+
+/// Whether a plain-HTTP request (before any upload) failed as it does on a TLS port: the
+/// server's TLS alert is not an HTTP status line (rustls, hyper: "invalid HTTP version"), or
+/// the server reset or closed the connection without answering (OpenSSL, so SpiroFS). A plain
+/// HTTP server answers a `GET /` rather than cutting it.
+fn answered_in_tls_or_cut(text: &str, io_kind: Option<io::ErrorKind>) -> bool {
+    text.contains("invalid HTTP version")
+        || text.contains("connection closed before message completed")
+        || matches!(
+            io_kind,
+            Some(
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::UnexpectedEof
+            )
+        )
 }
 
 /// Whether a `T` is anywhere in `error`'s chain.

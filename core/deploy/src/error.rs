@@ -160,6 +160,18 @@ pub enum Error {
         /// The timeout in force.
         timeout: Duration,
     },
+    /// A plain `http://` request answered in TLS (an alert), or cut by a reset or a close
+    /// before any answer: the port most likely speaks HTTPS.
+    #[error("{url} did not answer in plain HTTP: the server seems to speak TLS on that port")]
+    TlsPort {
+        /// The URL.
+        url: String,
+        /// The same URL with `https://`, to use instead.
+        https: String,
+        /// The underlying error.
+        #[source]
+        source: Cause,
+    },
     /// Any other connection failure before the server answered.
     #[error("the request to {url} failed")]
     Connection {

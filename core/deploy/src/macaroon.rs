@@ -37,8 +37,9 @@ pub struct MacaroonError(String);
 pub enum CaveatProblem {
     /// `not_after` is in the past.
     #[error(
-        "the token expired {} ago (at Unix time {not_after})",
-        human_duration(now.saturating_sub(*not_after))
+        "the token expired {} ago ({})",
+        human_duration(now.saturating_sub(*not_after)),
+        utc_date(*not_after)
     )]
     Expired {
         /// When it expired (Unix time).
@@ -48,8 +49,9 @@ pub enum CaveatProblem {
     },
     /// `not_before` is in the future.
     #[error(
-        "the token is not valid for another {} (from Unix time {not_before})",
-        human_duration(not_before.saturating_sub(*now))
+        "the token is not valid for another {} (from {})",
+        human_duration(not_before.saturating_sub(*now)),
+        utc_date(*not_before)
     )]
     NotYetValid {
         /// When it becomes valid (Unix time).
@@ -77,6 +79,15 @@ fn covered(allowed: &[String]) -> String {
     } else {
         let list: Vec<String> = allowed.iter().map(|p| format!("{p:?}")).collect();
         format!("it covers {}", list.join(", "))
+    }
+}
+
+/// A Unix time as a UTC date in RFC 3339 (`2026-11-30T12:00:00Z`): people read dates, not
+/// seconds since 1970. A time no calendar can hold stays a number.
+fn utc_date(unix_time: i64) -> String {
+    match jiff::Timestamp::from_second(unix_time) {
+        Ok(date) => date.to_string(),
+        Err(_) => format!("Unix time {unix_time}"),
     }
 }
 
@@ -274,6 +285,26 @@ mod tests {
             Err(CaveatProblem::NotYetValid { .. })
         ));
         assert!(c.check("b", 50).is_ok());
+    }
+
+    #[test]
+    fn token_times_are_shown_as_utc_dates_and_how_long_ago() {
+        let expired = CaveatProblem::Expired {
+            not_after: 1_796_040_000,
+            now: 1_796_040_000 + 3 * 86_400,
+        };
+        assert_eq!(
+            expired.to_string(),
+            "the token expired 3 days ago (2026-11-30T12:00:00Z)"
+        );
+        let early = CaveatProblem::NotYetValid {
+            not_before: 1_796_040_000,
+            now: 1_796_040_000 - 600,
+        };
+        assert_eq!(
+            early.to_string(),
+            "the token is not valid for another 10 min (from 2026-11-30T12:00:00Z)"
+        );
     }
 
     #[test]
