@@ -6,6 +6,9 @@
 // The argument docs are clap's help text, which names `<PROJECT>` and `[default]` as a
 // terminal shows them; rustdoc would read them as HTML and links.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+// The only unsafe code is the signal handling of `--output` (output_file.rs): each block says
+// why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod args;
 mod bundle;

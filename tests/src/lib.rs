@@ -4,6 +4,8 @@
 //! so that cargo builds the binary they run; this crate holds what they share: finding that
 //! binary, running it with no `git` on its `PATH`, making git repositories, and reading tars.
 
+#![forbid(unsafe_code)]
+
 pub mod git;
 pub mod server;
 

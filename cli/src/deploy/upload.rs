@@ -164,6 +164,8 @@ fn progress_style() -> ProgressStyle {
             "sent",
             |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
                 let total = state.len().unwrap_or(0);
+                // indicatif's key callback returns nothing, so the result has nowhere to go;
+                // the writer is indicatif's String buffer, which cannot fail.
                 let _ = write!(
                     out,
                     "{}/{}",

@@ -12,7 +12,7 @@
 //! text: command processing is stopped (`::stop-commands::`) while server text is written
 //! and resumed only around this program's own commands.
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -109,31 +109,21 @@ impl Ci {
                             let function = visible(&state.function).to_string();
                             let comment = visible(&comment_text(&state.result.comment)).to_string();
                             let title = format!("{id} ({function}) failed on {minion}");
-                            let _ = writeln!(
-                                after,
-                                "::error title={}::{}",
-                                escape_property(&title),
-                                escape_data(&comment)
-                            );
+                            after += &Annotation::new(&title, &comment).to_string();
                             failed.push([minion.clone(), id, function, comment]);
                         }
                     }
                     (MinionResult::NoReturn { .. }, None) => {
                         let title = format!("{minion} did not return");
-                        let _ = writeln!(
-                            after,
-                            "::error title={}::the minion did not return its highstate",
-                            escape_property(&title)
-                        );
+                        after +=
+                            &Annotation::new(&title, "the minion did not return its highstate")
+                                .to_string();
                     }
                     (_, None) => {
                         let title = format!("{minion}: the states did not render");
-                        let _ = writeln!(
-                            after,
-                            "::error title={}::the highstate of {} failed before any state ran",
-                            escape_property(&title),
-                            escape_data(&minion)
-                        );
+                        let message =
+                            format!("the highstate of {minion} failed before any state ran");
+                        after += &Annotation::new(&title, &message).to_string();
                     }
                 }
                 after += &stop;
@@ -171,12 +161,7 @@ impl Ci {
             }
             for minion in outcome.silent() {
                 let title = format!("{} did not report", visible(minion));
-                let _ = writeln!(
-                    out,
-                    "::error title={}::{}",
-                    escape_property(&title),
-                    escape_data(why)
-                );
+                out += &Annotation::new(&title, why).to_string();
             }
         }
         out
@@ -211,57 +196,99 @@ impl Ci {
 
 /// The Markdown of the job summary.
 fn step_summary(outcome: &Outcome, failed: &[[String; 4]], exit: Exit) -> String {
-    let mut md = String::new();
-    let verdict = match exit {
-        Exit::Success => "succeeded",
-        _ => "failed",
-    };
-    let _ = writeln!(
-        md,
-        "### spiro-deploy {verdict} (exit status {})\n",
-        exit as u8
-    );
-    if !outcome.highstate {
-        return md;
+    StepSummary {
+        outcome,
+        failed,
+        exit,
     }
-    md.push_str("| Minion | Result | Succeeded | Changed | Failed |\n");
-    md.push_str("| --- | --- | ---: | ---: | ---: |\n");
-    for minion in &outcome.minions {
-        let counts = &minion.summary;
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} |",
-            cell(&minion.minion),
-            match minion.status {
-                MinionStatus::Succeeded => "✅ succeeded",
-                MinionStatus::Failed => "❌ failed",
-                MinionStatus::RenderError => "❌ render error",
-                MinionStatus::NoReturn => "❌ did not return",
-                MinionStatus::Unreadable => "❌ unreadable result",
-            },
-            counts.succeeded,
-            counts.changed,
-            counts.failed
-        );
-    }
-    for minion in outcome.silent() {
-        let _ = writeln!(md, "| {} | ❌ did not report | | | |", cell(minion));
-    }
-    if !failed.is_empty() {
-        md.push_str("\n#### Failed states\n\n| Minion | State | Function | Comment |\n| --- | --- | --- | --- |\n");
-        for [minion, id, function, comment] in failed {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} |",
-                cell(minion),
-                cell(id),
-                cell(function),
-                cell(comment)
-            );
+    .to_string()
+}
+
+/// The job summary: a verdict, a table of the minions, then the failed states.
+struct StepSummary<'a> {
+    outcome: &'a Outcome,
+    failed: &'a [[String; 4]],
+    exit: Exit,
+}
+
+impl fmt::Display for StepSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = match self.exit {
+            Exit::Success => "succeeded",
+            _ => "failed",
+        };
+        writeln!(
+            f,
+            "### spiro-deploy {verdict} (exit status {})\n",
+            self.exit as u8
+        )?;
+        if !self.outcome.highstate {
+            return Ok(());
         }
+        f.write_str("| Minion | Result | Succeeded | Changed | Failed |\n")?;
+        f.write_str("| --- | --- | ---: | ---: | ---: |\n")?;
+        for minion in &self.outcome.minions {
+            let counts = &minion.summary;
+            writeln!(
+                f,
+                "| {} | {} | {} | {} | {} |",
+                cell(&minion.minion),
+                match minion.status {
+                    MinionStatus::Succeeded => "✅ succeeded",
+                    MinionStatus::Failed => "❌ failed",
+                    MinionStatus::RenderError => "❌ render error",
+                    MinionStatus::NoReturn => "❌ did not return",
+                    MinionStatus::Unreadable => "❌ unreadable result",
+                },
+                counts.succeeded,
+                counts.changed,
+                counts.failed
+            )?;
+        }
+        for minion in self.outcome.silent() {
+            writeln!(f, "| {} | ❌ did not report | | | |", cell(minion))?;
+        }
+        if !self.failed.is_empty() {
+            f.write_str(
+                "\n#### Failed states\n\n| Minion | State | Function | Comment |\n| --- | --- | --- | --- |\n",
+            )?;
+            for [minion, id, function, comment] in self.failed {
+                writeln!(
+                    f,
+                    "| {} | {} | {} | {} |",
+                    cell(minion),
+                    cell(id),
+                    cell(function),
+                    cell(comment)
+                )?;
+            }
+        }
+        f.write_str("\n")
     }
-    md.push('\n');
-    md
+}
+
+/// A GitHub `::error` workflow command: its title and message escaped as the
+/// workflow-command rules say.
+struct Annotation<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+impl<'a> Annotation<'a> {
+    fn new(title: &'a str, message: &'a str) -> Annotation<'a> {
+        Annotation { title, message }
+    }
+}
+
+impl fmt::Display for Annotation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "::error title={}::{}",
+            escape_property(self.title),
+            escape_data(self.message)
+        )
+    }
 }
 
 /// A Markdown table cell: visible, `|` escaped, lines joined with `<br>`.
