@@ -230,35 +230,13 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Serialises a version-1 macaroon the way SpiroFS does (URL-safe base64, with a dummy
-/// all-zero signature), for the tests: a token made here is never valid on a server.
-#[cfg(test)]
-fn encode_v1(location: &str, identifier: &str, caveats: &[&str]) -> String {
-    fn packet(out: &mut Vec<u8>, key: &str, value: &[u8]) {
-        let len = 4 + key.len() + 1 + value.len() + 1;
-        out.extend_from_slice(format!("{len:04x}").as_bytes());
-        out.extend_from_slice(key.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(value);
-        out.push(b'\n');
-    }
-    let mut out = Vec::new();
-    packet(&mut out, "location", location.as_bytes());
-    packet(&mut out, "identifier", identifier.as_bytes());
-    for caveat in caveats {
-        packet(&mut out, "cid", caveat.as_bytes());
-    }
-    packet(&mut out, "signature", &[0u8; 32]);
-    base64::engine::general_purpose::URL_SAFE.encode(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn reads_and_merges_caveats() {
-        let token = Token::new(encode_v1(
+        let token = Token::new(spiro_tests::server::issue_token(
             "loc",
             "id",
             &[
@@ -309,7 +287,7 @@ mod tests {
 
     #[test]
     fn root_token_allows_every_project_and_padding_is_optional() {
-        let encoded = encode_v1("loc", "id", &[r#"{"not_before": 0}"#]);
+        let encoded = spiro_tests::server::issue_token("loc", "id", &[r#"{"not_before": 0}"#]);
         let token = Token::new(encoded.trim_end_matches('='));
         let c = Caveats::read(&token).unwrap();
         assert!(c.check("anything", 1).is_ok());
