@@ -75,6 +75,30 @@ pub enum Error {
         /// Where the later one came from.
         second: String,
     },
+    /// A scanner announced a file larger than any tar extractor can hold
+    /// ([`MAX_ENTRY_SIZE`](crate::MAX_ENTRY_SIZE)): a broken scanner or plugin, or a hostile
+    /// git object header.
+    #[error(
+        "`{name}` claims {size} bytes, more than a bundle can hold ({limit} bytes at most); \
+         its scanner or its source is broken"
+    )]
+    TooLarge {
+        /// The entry's name in the bundle.
+        name: String,
+        /// The size its scanner announced.
+        size: u64,
+        /// The largest size allowed.
+        limit: u64,
+    },
+    /// The bundle would grow past [`MAX_BUNDLE_SIZE`](crate::MAX_BUNDLE_SIZE) bytes with this
+    /// entry.
+    #[error("the bundle would be longer than {limit} bytes with `{name}`; leave some of it out")]
+    BundleTooLarge {
+        /// The entry that crosses the limit.
+        name: String,
+        /// The largest bundle allowed.
+        limit: u64,
+    },
     /// The bundle could not be written to its destination.
     #[error("cannot write the bundle")]
     Write(#[source] io::Error),

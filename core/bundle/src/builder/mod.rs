@@ -17,7 +17,7 @@ use spiro_scanners::{FsScanner, GitCommit, entry_from_disk};
 
 use crate::{Error, Refusal};
 pub use layout::{ARTIFACTS_DIR, GITCOMMIT_FILE, SOURCE_DIR, artifact_name};
-pub use sink::ByteCount;
+pub use sink::{ByteCount, MAX_BUNDLE_SIZE, MAX_ENTRY_SIZE};
 use sink::{CountSink, ListSink, Sink, TarSink};
 use written::WrittenNames;
 
@@ -114,7 +114,7 @@ impl Builder<ByteCount> {
     /// # Ok::<(), spiro_bundle::Error>(())
     /// ```
     pub fn counting() -> Builder<ByteCount> {
-        Builder::with_output(Output::Count(CountSink::new(ByteCount::default())))
+        Builder::with_output(Output::Count(CountSink::new(std::convert::identity)))
     }
 }
 
@@ -305,6 +305,15 @@ impl<W: Write> Builder<W> {
             EntryKind::Symlink { .. } => None,
             EntryKind::File { size, .. } => Some(*size),
         };
+        if let Some(size) = counted
+            && size > MAX_ENTRY_SIZE
+        {
+            return Err(Error::TooLarge {
+                name: name.to_string(),
+                size,
+                limit: MAX_ENTRY_SIZE,
+            });
+        }
         let sink = self.output.sink();
         sink.append(&name, kind, mtime)?;
         if !sink.keeps_stats() {
@@ -314,7 +323,7 @@ impl<W: Write> Builder<W> {
             None => self.stats.symlinks += 1,
             Some(size) => {
                 self.stats.files += 1;
-                self.stats.content_bytes += size;
+                self.stats.content_bytes = self.stats.content_bytes.saturating_add(size);
             }
         }
         Ok(())

@@ -11,6 +11,17 @@ use crate::Error;
 /// big artifact moves in few syscalls and every byte is copied once in user space.
 pub(super) const WRITE_BUFFER: usize = 256 * 1024;
 
+/// The largest file a bundle may hold, and the largest bundle: `i64::MAX` bytes.
+///
+/// The GNU tar header's base-256 size field can encode any `u64`, so the format itself does not
+/// stop lower; but extractors keep sizes and offsets in a signed 64-bit `off_t` (GNU tar,
+/// libarchive, the kernel's file offsets), so anything larger cannot be extracted anywhere. A
+/// size past it can only be a scanner's or plugin's mistake (or a hostile git blob header), and
+/// is refused naming the entry instead of being written, or counted, as if real.
+pub const MAX_ENTRY_SIZE: u64 = i64::MAX as u64;
+/// The largest bundle, in bytes (see [`MAX_ENTRY_SIZE`]): the total is checked, not wrapped.
+pub const MAX_BUNDLE_SIZE: u64 = i64::MAX as u64;
+
 /// What a builder does with each entry once its name has been accepted.
 pub(super) trait Sink {
     /// Writes (or lists, or counts) one entry; `mtime` is already clamped.
@@ -109,35 +120,51 @@ impl<W: Write> Sink for ListSink<W> {
     }
 }
 
-/// Headers as [`TarSink`] writes them, content as the zeros it would take, without opening
-/// anything: the exact length of the tar.
-pub(super) struct CountSink<W: Write>(tar::Builder<W>);
+/// Headers as [`TarSink`] writes them, content counted arithmetically without opening
+/// anything: the exact length of the tar. Nothing is written for content (a scanner claiming
+/// 2^62 bytes costs one addition, not 2^62 zeros), and every sum is checked.
+pub(super) struct CountSink<W> {
+    tar: tar::Builder<ByteCount>,
+    /// Makes the builder's output out of the count (the identity for `Builder::counting`).
+    into_output: fn(ByteCount) -> W,
+}
 
-impl<W: Write> CountSink<W> {
-    pub(super) fn new(out: W) -> CountSink<W> {
-        let mut tar = tar::Builder::new(out);
+impl<W> CountSink<W> {
+    pub(super) fn new(into_output: fn(ByteCount) -> W) -> CountSink<W> {
+        let mut tar = tar::Builder::new(ByteCount::default());
         tar.mode(tar::HeaderMode::Deterministic);
         tar.follow_symlinks(false);
-        CountSink(tar)
+        CountSink { tar, into_output }
     }
 
     pub(super) fn finish(self) -> crate::Result<W> {
-        self.0.into_inner().map_err(Error::Write)
+        let count = self.tar.into_inner().map_err(Error::Write)?;
+        Ok((self.into_output)(count))
     }
 }
 
-impl<W: Write> Sink for CountSink<W> {
+impl<W> Sink for CountSink<W> {
     fn append(&mut self, name: &EntryName, kind: EntryKind<'_>, mtime: u64) -> crate::Result<()> {
-        // The content counted as the zeros it would be padded to, without opening it.
-        let (head, content) = match kind {
+        let (head, size) = match kind {
             EntryKind::File {
                 size, executable, ..
-            } => (Head::File { size, executable }, size.div_ceil(512) * 512),
+            } => (Head::File { size, executable }, size),
             EntryKind::Symlink { target } => (Head::Symlink { target }, 0),
         };
-        append_head(&mut self.0, name, &head, mtime)
-            .and_then(|()| write_zeros(self.0.get_mut(), content))
-            .map_err(Error::Write)
+        append_head(&mut self.tar, name, &head, mtime).map_err(Error::Write)?;
+        // The content and the zeros that pad it to the next 512-byte block.
+        let too_large = || Error::BundleTooLarge {
+            name: name.to_string(),
+            limit: MAX_BUNDLE_SIZE,
+        };
+        let padded = size.checked_next_multiple_of(512).ok_or_else(too_large)?;
+        let count = self.tar.get_mut();
+        count.bytes = count
+            .bytes
+            .checked_add(padded)
+            .filter(|&total| total <= MAX_BUNDLE_SIZE)
+            .ok_or_else(too_large)?;
+        Ok(())
     }
 }
 
@@ -187,17 +214,6 @@ fn header_for(head: &Head, mtime: u64) -> tar::Header {
     header
 }
 
-/// Writes `len` zero bytes (a counting writer's stand-in for content).
-fn write_zeros(out: &mut dyn Write, mut len: u64) -> io::Result<()> {
-    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
-    while len > 0 {
-        let n = len.min(ZEROS.len() as u64) as usize;
-        out.write_all(&ZEROS[..n])?;
-        len -= n as u64;
-    }
-    Ok(())
-}
-
 /// What [`Builder::counting`](super::Builder::counting) writes to: nothing, but it counts.
 #[derive(Debug, Default)]
 pub struct ByteCount {
@@ -213,7 +229,10 @@ impl ByteCount {
 
 impl Write for ByteCount {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.bytes += data.len() as u64;
+        self.bytes = self
+            .bytes
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| io::Error::other("the byte count overflows 64 bits"))?;
         Ok(data.len())
     }
 
