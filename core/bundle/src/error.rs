@@ -99,6 +99,24 @@ pub enum Error {
         /// The largest bundle allowed.
         limit: u64,
     },
+    /// A symlink may lead out of the bundle (see [`LinkEscape`](crate::LinkEscape)). SpiroFS's
+    /// fileserver follows links, so such a link would serve the master's own files to minions;
+    /// [`Builder::allow_symlinks_out`](crate::Builder::allow_symlinks_out) allows it.
+    #[error(
+        "the symlink `{name}` -> `{target}` ({origin}) may point out of the bundle, which is \
+         refused: the SpiroFS fileserver would follow it"
+    )]
+    SymlinkOutside {
+        /// The link's name in the bundle.
+        name: String,
+        /// Its target, lossily made text.
+        target: String,
+        /// Where it came from.
+        origin: String,
+        /// Why its target may lead out.
+        #[source]
+        reason: crate::LinkEscape,
+    },
     /// The bundle could not be written to its destination.
     #[error("cannot write the bundle")]
     Write(#[source] io::Error),

@@ -257,8 +257,10 @@ impl Scanner for Links {
 
 #[test]
 fn nothing_may_be_written_through_a_symlink_of_the_bundle() {
-    // `link -> /etc` then `link/passwd`: extracting it would write /etc/passwd.
+    // `link -> /etc` then `link/passwd`: extracting it would write /etc/passwd. Refused even
+    // where links out of the bundle are allowed.
     let err = Builder::new(Vec::new())
+        .allow_symlinks_out(true)
         .add_source(&Links(vec![("link", Some("/etc")), ("link/passwd", None)]))
         .unwrap_err();
     assert!(matches!(err, Error::PathConflict { .. }), "{err:?}");
@@ -272,6 +274,7 @@ fn nothing_may_be_written_through_a_symlink_of_the_bundle() {
 #[test]
 fn a_symlink_may_not_take_the_name_of_a_directory_already_written() {
     let mut builder = Builder::new(Vec::new());
+    builder.allow_symlinks_out(true);
     builder
         .add_source(&Links(vec![("dir/file", None)]))
         .unwrap();
@@ -325,4 +328,54 @@ fn excluded_paths_stay_out_of_the_builders_own_walks() {
         tar_names(&builder.finish().unwrap()),
         ["top.sls", "_artifacts/salt/top.sls"]
     );
+}
+
+/// Finding 3 of issue 10: links that may lead out of the bundle are refused by default.
+#[cfg(unix)]
+#[test]
+fn symlinks_out_of_the_bundle_are_refused_unless_allowed() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let salt = dir.path().join("_salt");
+    std::fs::create_dir_all(salt.join("sub")).unwrap();
+    std::fs::write(salt.join("top.sls"), "base: {}\n").unwrap();
+    symlink("../top.sls", salt.join("sub/inside")).unwrap();
+    let inside = {
+        let mut builder = Builder::new(Vec::new());
+        builder.add_saltdir(&salt).unwrap();
+        tar_names(&builder.finish().unwrap())
+    };
+    assert_eq!(inside, ["sub/inside", "top.sls"]);
+
+    symlink("/etc/salt/pki/master/master.pem", salt.join("key")).unwrap();
+    let err = Builder::new(Vec::new()).add_saltdir(&salt).unwrap_err();
+    assert!(matches!(err, Error::SymlinkOutside { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("`key` -> `/etc/salt/pki/master/master.pem`"),
+        "{message}"
+    );
+
+    let mut builder = Builder::new(Vec::new());
+    builder.allow_symlinks_out(true);
+    builder.add_saltdir(&salt).unwrap();
+    assert_eq!(tar_names(&builder.finish().unwrap()).len(), 3);
+}
+
+/// A chain of links inside the bundle that escapes physically: `d -> .`, `l -> d/../..`.
+#[cfg(unix)]
+#[test]
+fn a_link_chain_that_escapes_is_refused() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let salt = dir.path().join("_salt");
+    std::fs::create_dir(&salt).unwrap();
+    symlink(".", salt.join("d")).unwrap();
+    symlink("d/../..", salt.join("l")).unwrap();
+    let err = Builder::new(Vec::new()).add_saltdir(&salt).unwrap_err();
+    let Error::SymlinkOutside { name, reason, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(name, "l");
+    assert_eq!(*reason, spiro_bundle::LinkEscape::ParentAfterName);
 }

@@ -4,6 +4,7 @@
 //! lists, or counts) what is accepted; this module holds the `add_*` methods that feed them.
 
 mod layout;
+mod links;
 mod sink;
 mod written;
 
@@ -17,6 +18,7 @@ use spiro_scanners::{FsScanner, GitCommit, entry_from_disk};
 
 use crate::{Error, Refusal};
 pub use layout::{ARTIFACTS_DIR, GITCOMMIT_FILE, SOURCE_DIR, artifact_name};
+pub use links::LinkEscape;
 pub use sink::{ByteCount, MAX_BUNDLE_SIZE, MAX_ENTRY_SIZE};
 use sink::{CountSink, ListSink, Sink, TarSink};
 use written::WrittenNames;
@@ -92,6 +94,8 @@ pub struct Builder<W: Write> {
     written: WrittenNames,
     /// Paths the builder's own directory walks leave out (see [`Builder::exclude`]).
     excluded: Vec<PathBuf>,
+    /// Whether symlinks may point out of the bundle (see [`Builder::allow_symlinks_out`]).
+    allow_symlinks_out: bool,
     stats: Stats,
 }
 
@@ -145,6 +149,7 @@ impl<W: Write> Builder<W> {
             mtime_clamp: None,
             written: WrittenNames::default(),
             excluded: Vec::new(),
+            allow_symlinks_out: false,
             stats: Stats::default(),
         }
     }
@@ -153,6 +158,18 @@ impl<W: Write> Builder<W> {
     /// `SOURCE_DATE_EPOCH` convention asks. Virtual entries get `epoch` itself (0 without it).
     pub fn source_date_epoch(&mut self, epoch: Option<u64>) -> &mut Builder<W> {
         self.mtime_clamp = epoch;
+        self
+    }
+
+    /// Allows symlinks whose target is absolute or climbs out of the bundle (refused by
+    /// default, with [`Error::SymlinkOutside`]).
+    ///
+    /// The risk: SpiroFS extracts links as they are and its fileserver follows them, so
+    /// `_salt/key -> /etc/salt/pki/master/master.pem` hands the master's private key to any
+    /// minion that asks for `salt://key`. Allow it only for trees whose every committer may
+    /// read every file the master can.
+    pub fn allow_symlinks_out(&mut self, allow: bool) -> &mut Builder<W> {
+        self.allow_symlinks_out = allow;
         self
     }
 
@@ -299,6 +316,17 @@ impl<W: Write> Builder<W> {
         mtime: u64,
         origin: String,
     ) -> crate::Result<()> {
+        if let EntryKind::Symlink { target } = &kind
+            && !self.allow_symlinks_out
+            && let Err(reason) = links::check_link(&name, target)
+        {
+            return Err(Error::SymlinkOutside {
+                name: name.to_string(),
+                target: String::from_utf8_lossy(target).into_owned(),
+                origin,
+                reason,
+            });
+        }
         self.written.insert(&name, origin)?;
         let mtime = self.mtime_clamp.map_or(mtime, |clamp| mtime.min(clamp));
         let counted = match &kind {
