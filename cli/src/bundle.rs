@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use spiro_bundle::{Builder, Stats, artifact_name};
 use spiro_scanner::{EntryName, Scanner};
 use spiro_scanners::GitCommit;
-use spiro_scanners::exclusion::{SALT_DIR, is_in_vcs_metadata};
+use spiro_scanners::exclusion::{SALT_DIR, resolves_into_vcs_metadata};
 
 use crate::args::Args;
 use crate::error::{CliError, Exit};
@@ -82,7 +82,7 @@ impl Plan {
                 )
                 .hint("give --artifact a file or directory, such as `build/app.tar`")
             })?;
-            if is_in_vcs_metadata(path) {
+            if resolves_into_vcs_metadata(&root.join(path)) {
                 return Err(CliError::msg(
                     Exit::Bundle,
                     format!("the artifact `{}` is version-control metadata, which is never bundled", path.display()),

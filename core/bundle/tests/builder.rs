@@ -312,6 +312,32 @@ fn version_control_metadata_is_refused_as_an_artifact() {
     }
 }
 
+/// Finding 7 of issue 10: a link to `.git` is version-control metadata too.
+#[cfg(unix)]
+#[test]
+fn version_control_metadata_behind_a_symlink_is_refused_as_an_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    std::fs::write(dir.path().join(".git/config"), "[remote]\n").unwrap();
+    std::os::unix::fs::symlink(".git", dir.path().join("build-meta")).unwrap();
+    std::os::unix::fs::symlink(".git/config", dir.path().join("settings")).unwrap();
+    for path in ["build-meta", "build-meta/config", "settings"] {
+        let err = Builder::new(Vec::new())
+            .add_artifact(&dir.path().join(path), &EntryName::new(path).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Refused {
+                    reason: spiro_bundle::Refusal::VcsMetadata,
+                    ..
+                }
+            ),
+            "{path}: {err:?}"
+        );
+    }
+}
+
 #[test]
 fn excluded_paths_stay_out_of_the_builders_own_walks() {
     let dir = tempfile::tempdir().unwrap();

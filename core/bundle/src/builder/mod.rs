@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use spiro_scanner::{Candidate, EntryKind, EntryName, Scanner, ShouldSkip, bytes_path};
-use spiro_scanners::exclusion::{is_in_vcs_metadata, skip_vcs_metadata};
+use spiro_scanners::exclusion::{resolves_into_vcs_metadata, skip_vcs_metadata};
 use spiro_scanners::{FsScanner, GitCommit, entry_from_disk};
 
 use crate::{Error, Refusal};
@@ -206,13 +206,14 @@ impl<W: Write> Builder<W> {
     /// followed (the user named it); symlinks inside a directory are stored as symlinks.
     ///
     /// Use [`artifact_name`] for the safe default name of a path. Version-control metadata is
-    /// refused here too (`.git/config` can hold credentials), even when named explicitly.
+    /// refused here too (`.git/config` can hold credentials), even when named explicitly or
+    /// reached through a symlink (judged by what `path` resolves to).
     pub fn add_artifact(&mut self, path: &Path, name: &EntryName) -> crate::Result<()> {
         let refused = |reason| Error::Refused {
             path: path.to_path_buf(),
             reason,
         };
-        let vcs = is_in_vcs_metadata(path)
+        let vcs = resolves_into_vcs_metadata(path)
             || name
                 .components()
                 .any(spiro_scanners::exclusion::is_vcs_metadata);
