@@ -269,7 +269,7 @@ mod beneath {
     }
 
     /// The fallback: each directory opened with `O_NOFOLLOW | O_DIRECTORY` from the last.
-    fn by_components(dir: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {
+    pub(super) fn by_components(dir: &OwnedFd, rel: &Path) -> rustix::io::Result<OwnedFd> {
         let mut parts = rel.components().peekable();
         let mut current: Option<OwnedFd> = None;
         while let Some(part) = parts.next() {
@@ -333,4 +333,47 @@ pub(crate) fn mtime_of(meta: &fs::Metadata) -> u64 {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    use super::*;
+
+    /// Both ways of opening below a tree: a file opens, a link anywhere on the way does not.
+    #[test]
+    fn no_symlink_is_followed_by_openat2_or_by_the_component_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), "x").unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        symlink(dir.path().join("secret"), root.join("d/link")).unwrap();
+        symlink(root.join("d"), root.join("dlink")).unwrap();
+        let tree = Tree::open(&root).unwrap();
+        type Open = fn(&std::os::fd::OwnedFd, &Path) -> rustix::io::Result<std::os::fd::OwnedFd>;
+        let ways: [(&str, Open); 2] = [
+            ("openat2", beneath::open),
+            ("components", beneath::by_components),
+        ];
+        for (way, open) in ways {
+            assert!(open(&tree.dir, Path::new("d/f")).is_ok(), "{way}");
+            for path in ["d/link", "dlink/f", "../secret"] {
+                let err = open(&tree.dir, Path::new(path)).unwrap_err();
+                assert!(
+                    [
+                        rustix::io::Errno::LOOP,
+                        rustix::io::Errno::XDEV,
+                        rustix::io::Errno::NOTDIR
+                    ]
+                    .contains(&err),
+                    "{way} {path}: {err}"
+                );
+            }
+        }
+        let err = tree.open_file(Path::new("dlink/f"), None).unwrap_err();
+        assert!(matches!(err, Error::Changed { .. }), "{err:?}");
+    }
 }
