@@ -117,6 +117,10 @@ pub enum Error {
         #[source]
         reason: crate::LinkEscape,
     },
+    /// An earlier entry failed after part of it was written, so the stream is not a whole tar:
+    /// the builder appends nothing more and does not finish it.
+    #[error("the bundle is incomplete: an entry failed while it was being written")]
+    Incomplete,
     /// The bundle could not be written to its destination.
     #[error("cannot write the bundle")]
     Write(#[source] io::Error),

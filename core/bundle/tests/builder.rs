@@ -405,3 +405,20 @@ fn a_link_chain_that_escapes_is_refused() {
     assert_eq!(name, "l");
     assert_eq!(*reason, spiro_bundle::LinkEscape::ParentAfterName);
 }
+
+/// An entry that fails halfway leaves a stream that is no tar: it is never finished as one.
+#[test]
+fn a_builder_is_not_finished_after_an_entry_failed_halfway() {
+    let mut builder = Builder::new(Vec::new());
+    let scanner = Fixed {
+        name: "fixed",
+        entries: vec![("a.txt", 10, b"12345")],
+    };
+    builder.add_source(&scanner).unwrap_err();
+    let again = Fixed {
+        name: "fixed",
+        entries: vec![("b.txt", 1, b"1")],
+    };
+    assert!(matches!(builder.add_source(&again), Err(Error::Incomplete)));
+    assert!(matches!(builder.finish(), Err(Error::Incomplete)));
+}

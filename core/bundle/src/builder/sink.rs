@@ -34,18 +34,26 @@ pub(super) trait Sink {
 }
 
 /// The real thing: an uncompressed tar.
-pub(super) struct TarSink<W: Write>(tar::Builder<OutBuf<W>>);
+pub(super) struct TarSink<W: Write> {
+    tar: tar::Builder<OutBuf<W>>,
+    /// An entry failed after part of it was written: the stream is no tar any more, so
+    /// nothing more is appended and it is never finished as if whole.
+    broken: bool,
+}
 
 impl<W: Write> TarSink<W> {
     pub(super) fn new(out: W) -> TarSink<W> {
         let mut tar = tar::Builder::new(OutBuf::new(out));
         tar.mode(tar::HeaderMode::Deterministic);
         tar.follow_symlinks(false);
-        TarSink(tar)
+        TarSink { tar, broken: false }
     }
 
     pub(super) fn finish(self) -> crate::Result<W> {
-        self.0
+        if self.broken {
+            return Err(Error::Incomplete);
+        }
+        self.tar
             .into_inner()
             .and_then(OutBuf::into_inner)
             .map_err(Error::Write)
@@ -54,7 +62,10 @@ impl<W: Write> TarSink<W> {
 
 impl<W: Write> Sink for TarSink<W> {
     fn append(&mut self, name: &EntryName, kind: EntryKind<'_>, mtime: u64) -> crate::Result<()> {
-        let tar = &mut self.0;
+        if self.broken {
+            return Err(Error::Incomplete);
+        }
+        let tar = &mut self.tar;
         // A file is opened before anything of it is written, so a file that cannot be
         // opened leaves no header behind.
         let (head, reader) = match kind {
@@ -79,15 +90,18 @@ impl<W: Write> Sink for TarSink<W> {
         // 8 KiB stack buffer of `tar`'s `io::copy`. The bytes are the same: header,
         // content, zeros to the next 512-byte block.
         let written = append_head(tar, name, &head, mtime);
-        if let Some(mut reader) = reader {
+        let result = if let Some(mut reader) = reader {
             let copied = written.and_then(|()| tar.get_mut().copy_entry(&mut reader));
-            if let Some(failure) = reader.failure {
-                return Err(failure);
+            match reader.failure {
+                Some(failure) => Err(failure),
+                None => copied.map_err(Error::Write),
             }
-            copied.map_err(Error::Write)
         } else {
             written.map_err(Error::Write)
-        }
+        };
+        // Past the opener, any failure leaves part of an entry in the stream.
+        self.broken = result.is_err();
+        result
     }
 }
 
