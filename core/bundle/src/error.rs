@@ -117,6 +117,19 @@ pub enum Error {
         #[source]
         reason: crate::LinkEscape,
     },
+    /// The bundle grew past the length announced for it
+    /// ([`Builder::announced_len`](crate::Builder::announced_len)): what was counted changed
+    /// before it was written (a file added, a plugin that yields differently each time).
+    #[error(
+        "the bundle grew past the {announced} bytes announced for it at {what}; retry once \
+         nothing is changing the files"
+    )]
+    LongerThanAnnounced {
+        /// The entry (or the end marker) that crossed the length.
+        what: String,
+        /// The length announced.
+        announced: u64,
+    },
     /// An earlier entry failed after part of it was written, so the stream is not a whole tar:
     /// the builder appends nothing more and does not finish it.
     #[error("the bundle is incomplete: an entry failed while it was being written")]

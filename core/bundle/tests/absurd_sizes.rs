@@ -81,3 +81,45 @@ fn a_bundle_whose_total_overflows_is_an_error_naming_the_entry_that_crosses() {
     assert!(matches!(err, Error::BundleTooLarge { .. }), "{err:?}");
     assert!(err.to_string().contains("`_source/second`"), "{err}");
 }
+
+/// A scanner whose second scan yields more than its first (a tree that changed between the
+/// count and the build, a plugin that answers differently): the real build stops at the
+/// length announced, naming the entry that crosses it.
+#[test]
+fn a_build_longer_than_announced_is_an_error_naming_the_entry() {
+    let counted = Claims(vec![("a", 100)]);
+    let mut counting = Builder::counting();
+    counting.add_source(&counted).unwrap();
+    let announced = counting.finish().unwrap().bytes();
+
+    struct Zeros(Vec<(&'static str, u64)>);
+    impl Scanner for Zeros {
+        fn name(&self) -> &str {
+            "zeros"
+        }
+        fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
+            Ok(Box::new(self.0.iter().map(|(name, size)| {
+                let size = *size;
+                Ok(Entry::file(
+                    EntryName::new(name).unwrap(),
+                    size,
+                    false,
+                    0,
+                    move || Ok(Box::new(std::io::repeat(0).take(size)) as Box<dyn Read>),
+                ))
+            })))
+        }
+    }
+    let mut builder = Builder::new(Vec::new());
+    builder.announced_len(announced);
+    builder.add_source(&Zeros(vec![("a", 100)])).unwrap();
+    let err = builder.add_source(&Zeros(vec![("b", 1)])).unwrap_err();
+    assert!(matches!(err, Error::LongerThanAnnounced { .. }), "{err:?}");
+    assert!(err.to_string().contains("`_source/b`"), "{err}");
+
+    // Exactly the announced length passes.
+    let mut builder = Builder::new(Vec::new());
+    builder.announced_len(announced);
+    builder.add_source(&Zeros(vec![("a", 100)])).unwrap();
+    assert_eq!(builder.finish().unwrap().len() as u64, announced);
+}

@@ -173,6 +173,16 @@ impl<W: Write> Builder<W> {
         self
     }
 
+    /// Makes the tar longer than `len` bytes an error ([`Error::LongerThanAnnounced`]) naming
+    /// the entry that crosses it: for a stream sent with a `Content-Length` counted beforehand
+    /// with [`Builder::counting`]. No effect on a listing or counting builder.
+    pub fn announced_len(&mut self, len: u64) -> &mut Builder<W> {
+        if let Output::Tar(sink) = &mut self.output {
+            sink.announced_len(len);
+        }
+        self
+    }
+
     /// What has been written so far.
     pub fn stats(&self) -> Stats {
         self.stats

@@ -39,24 +39,42 @@ pub(super) struct TarSink<W: Write> {
     /// An entry failed after part of it was written: the stream is no tar any more, so
     /// nothing more is appended and it is never finished as if whole.
     broken: bool,
+    /// The length announced for the whole stream ([`TarSink::announced_len`]).
+    announced: u64,
 }
+
+/// The two zero blocks that end a tar.
+const END_MARKER: u64 = 1024;
 
 impl<W: Write> TarSink<W> {
     pub(super) fn new(out: W) -> TarSink<W> {
         let mut tar = tar::Builder::new(OutBuf::new(out));
         tar.mode(tar::HeaderMode::Deterministic);
         tar.follow_symlinks(false);
-        TarSink { tar, broken: false }
+        TarSink {
+            tar,
+            broken: false,
+            announced: u64::MAX,
+        }
+    }
+
+    /// Makes writing past `len` bytes in all an error naming the entry that crosses it.
+    pub(super) fn announced_len(&mut self, len: u64) {
+        // Entries may take all but the two-block end marker that `finish` writes.
+        self.tar.get_mut().limit = len.saturating_sub(END_MARKER);
+        self.announced = len;
     }
 
     pub(super) fn finish(self) -> crate::Result<W> {
         if self.broken {
             return Err(Error::Incomplete);
         }
-        self.tar
-            .into_inner()
+        let mut tar = self.tar;
+        let limit = self.announced;
+        tar.get_mut().limit = limit;
+        tar.into_inner()
             .and_then(OutBuf::into_inner)
-            .map_err(Error::Write)
+            .map_err(|e| past_announced(e, limit, "the end-of-archive marker"))
     }
 }
 
@@ -99,6 +117,11 @@ impl<W: Write> Sink for TarSink<W> {
         } else {
             written.map_err(Error::Write)
         };
+        let limit = self.announced;
+        let result = result.map_err(|e| match e {
+            Error::Write(e) => past_announced(e, limit, &format!("`{name}`")),
+            other => other,
+        });
         // Past the opener, any failure leaves part of an entry in the stream.
         self.broken = result.is_err();
         result
@@ -262,6 +285,27 @@ struct OutBuf<W: Write> {
     buf: Box<[u8]>,
     len: usize,
     out: W,
+    /// Bytes taken into the stream so far, and how many it may take in all.
+    total: u64,
+    limit: u64,
+}
+
+/// The stream went past the length announced for it (see [`OutBuf::take`]).
+#[derive(Debug, thiserror::Error)]
+#[error("past the announced length")]
+struct PastAnnounced;
+
+/// A write error made [`Error::LongerThanAnnounced`] where it is the stream going past its
+/// announced length, naming `what` crossed it.
+fn past_announced(error: io::Error, limit: u64, what: &str) -> Error {
+    if error.get_ref().is_some_and(|e| e.is::<PastAnnounced>()) {
+        Error::LongerThanAnnounced {
+            what: what.to_owned(),
+            announced: limit,
+        }
+    } else {
+        Error::Write(error)
+    }
 }
 
 impl<W: Write> OutBuf<W> {
@@ -270,7 +314,19 @@ impl<W: Write> OutBuf<W> {
             buf: vec![0; WRITE_BUFFER].into_boxed_slice(),
             len: 0,
             out,
+            total: 0,
+            limit: u64::MAX,
         }
+    }
+
+    /// Counts `n` more bytes into the stream; an error once past the announced length (the
+    /// upload's `Content-Length`: a tree that changed between the count and the build).
+    fn take(&mut self, n: usize) -> io::Result<()> {
+        self.total += n as u64;
+        if self.total > self.limit {
+            return Err(io::Error::other(PastAnnounced));
+        }
+        Ok(())
     }
 
     /// Writes out what is buffered.
@@ -293,6 +349,7 @@ impl<W: Write> OutBuf<W> {
                 Ok(n) => {
                     self.len += n;
                     copied += n as u64;
+                    self.take(n)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -315,6 +372,7 @@ impl<W: Write> Write for OutBuf<W> {
             self.flush_buf()?;
         }
         let n = data.len().min(self.buf.len() - self.len);
+        self.take(n)?;
         self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
         self.len += n;
         Ok(n)
