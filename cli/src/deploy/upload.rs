@@ -55,7 +55,10 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
             inner: upload,
             bar: &bar,
         };
-        plan.write(Builder::new(counting)).map(|(_, stats)| stats)
+        // A tree that changed since it was measured must not send more than announced.
+        let mut builder = Builder::new(counting);
+        builder.announced_len(bundle_len);
+        plan.write(builder).map(|(_, stats)| stats)
     });
     bar.finish_and_clear();
     let (stats, events) = match result {
