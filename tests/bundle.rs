@@ -519,11 +519,13 @@ fn a_reader_that_stops_early_ends_the_listing_quietly() {
 #[test]
 fn nothing_is_bundled_through_a_symlink_of_the_bundle() {
     // `_salt/_artifacts -> …` lands at the bundle root as `_artifacts`; an artifact would then
-    // be extracted through it, outside the deployment on the master.
+    // be extracted through it, outside the deployment on the master. Refused even where links
+    // out of the bundle are allowed.
     let dir = project();
     std::os::unix::fs::symlink("../../../../etc", dir.path().join("_salt/_artifacts")).unwrap();
     write(dir.path(), "app.bin", "binary");
     let out = run(spiro_deploy(dir.path()).args([
+        "--allow-symlinks-out",
         "--artifact",
         "app.bin",
         "--output",

@@ -96,6 +96,13 @@ pub struct Args {
     #[arg(long, conflicts_with = "output", help_heading = "Bundle")]
     pub list: bool,
 
+    /// Bundle symlinks whose target is absolute or climbs out of the bundle (refused by
+    /// default). Dangerous: the SpiroFS fileserver follows links, so a committed link such as
+    /// `_salt/key -> /etc/salt/pki/master/master.pem` hands the master's private key to any
+    /// minion that asks for it
+    #[arg(long, help_heading = "Bundle")]
+    pub allow_symlinks_out: bool,
+
     /// List the built-in scanners and every plugin found, and exit
     #[arg(long, help_heading = "Bundle")]
     pub list_scanners: bool,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use spiro_bundle::{Builder, Stats, artifact_name};
 use spiro_scanner::{EntryName, Scanner};
 use spiro_scanners::GitCommit;
-use spiro_scanners::exclusion::{SALT_DIR, is_in_vcs_metadata};
+use spiro_scanners::exclusion::{SALT_DIR, resolves_into_vcs_metadata};
 
 use crate::args::Args;
 use crate::error::{CliError, Exit};
@@ -42,6 +42,8 @@ pub struct Plan {
     sources: Vec<Box<dyn Scanner>>,
     gitcommit: Option<GitCommit>,
     source_date_epoch: Option<u64>,
+    /// Whether symlinks may point out of the bundle (`--allow-symlinks-out`).
+    allow_symlinks_out: bool,
     /// Files no directory walk may bundle: the bundle itself when it is written in the tree.
     excluded: Vec<PathBuf>,
     /// Things worth saying that do not stop the bundle, such as a missing `_salt`.
@@ -80,7 +82,7 @@ impl Plan {
                 )
                 .hint("give --artifact a file or directory, such as `build/app.tar`")
             })?;
-            if is_in_vcs_metadata(path) {
+            if resolves_into_vcs_metadata(&root.join(path)) {
                 return Err(CliError::msg(
                     Exit::Bundle,
                     format!("the artifact `{}` is version-control metadata, which is never bundled", path.display()),
@@ -126,6 +128,7 @@ impl Plan {
             sources,
             gitcommit,
             source_date_epoch: source_date_epoch()?,
+            allow_symlinks_out: args.allow_symlinks_out,
             excluded: exclude.to_vec(),
             warnings,
         })
@@ -142,6 +145,7 @@ impl Plan {
             }
         };
         builder.source_date_epoch(self.source_date_epoch);
+        builder.allow_symlinks_out(self.allow_symlinks_out);
         for path in &self.excluded {
             builder.exclude(path);
         }
@@ -173,6 +177,11 @@ fn bundle_hint(error: &spiro_bundle::Error) -> Option<String> {
             Some("make the file readable, or leave it out with .spiroignore".into())
         }
         Error::Duplicate { .. } => Some("each name may come from one place only".into()),
+        Error::SymlinkOutside { .. } => Some(
+            "point the link inside the bundle, or leave it out; --allow-symlinks-out bundles it \
+             anyway (any minion could then read the file it points to on the master)"
+                .into(),
+        ),
         Error::Scan(ScanError::UnsafeName { .. }) => {
             Some("the scanner is faulty: report it to its author".into())
         }

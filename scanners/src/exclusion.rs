@@ -23,6 +23,18 @@ pub fn is_in_vcs_metadata(path: &Path) -> bool {
         .any(|c| is_vcs_metadata(os_bytes(c.as_os_str())))
 }
 
+/// Whether `path` is, or is inside, version-control metadata, by its name or by what it
+/// resolves to: `build-meta` that links to `.git`, or `build-meta/config` through it, is. The
+/// lexical check alone would let a link smuggle `.git/config` (and the credentials it can hold)
+/// into a bundle. A path that cannot be resolved (it does not exist) is judged by its name;
+/// opening it fails anyway.
+pub fn resolves_into_vcs_metadata(path: &Path) -> bool {
+    is_in_vcs_metadata(path)
+        || path
+            .canonicalize()
+            .is_ok_and(|resolved| is_in_vcs_metadata(&resolved))
+}
+
 /// A `should_skip` that leaves out version-control metadata (a directory or file so named,
 /// and so everything below such a directory).
 pub fn skip_vcs_metadata(candidate: &Candidate<'_>) -> bool {

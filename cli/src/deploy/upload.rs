@@ -79,7 +79,10 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
             inner: upload,
             bar: &bar,
         };
-        let written = plan.write(Builder::new(counting)).map(|(_, stats)| stats);
+        // A tree that changed since it was measured must not send more than announced.
+        let mut builder = Builder::new(counting);
+        builder.announced_len(bundle_len);
+        let written = plan.write(builder).map(|(_, stats)| stats);
         if written.is_ok() {
             on_interrupt.reached(Stage::Sent);
         }

@@ -75,6 +75,65 @@ pub enum Error {
         /// Where the later one came from.
         second: String,
     },
+    /// A scanner announced a file larger than any tar extractor can hold
+    /// ([`MAX_ENTRY_SIZE`](crate::MAX_ENTRY_SIZE)): a broken scanner or plugin, or a hostile
+    /// git object header.
+    #[error(
+        "`{name}` claims {size} bytes, more than a bundle can hold ({limit} bytes at most); \
+         its scanner or its source is broken"
+    )]
+    TooLarge {
+        /// The entry's name in the bundle.
+        name: String,
+        /// The size its scanner announced.
+        size: u64,
+        /// The largest size allowed.
+        limit: u64,
+    },
+    /// The bundle would grow past [`MAX_BUNDLE_SIZE`](crate::MAX_BUNDLE_SIZE) bytes with this
+    /// entry.
+    #[error("the bundle would be longer than {limit} bytes with `{name}`; leave some of it out")]
+    BundleTooLarge {
+        /// The entry that crosses the limit.
+        name: String,
+        /// The largest bundle allowed.
+        limit: u64,
+    },
+    /// A symlink may lead out of the bundle (see [`LinkEscape`](crate::LinkEscape)). SpiroFS's
+    /// fileserver follows links, so such a link would serve the master's own files to minions;
+    /// [`Builder::allow_symlinks_out`](crate::Builder::allow_symlinks_out) allows it.
+    #[error(
+        "the symlink `{name}` -> `{target}` ({origin}) may point out of the bundle, which is \
+         refused: the SpiroFS fileserver would follow it"
+    )]
+    SymlinkOutside {
+        /// The link's name in the bundle.
+        name: String,
+        /// Its target, lossily made text.
+        target: String,
+        /// Where it came from.
+        origin: String,
+        /// Why its target may lead out.
+        #[source]
+        reason: crate::LinkEscape,
+    },
+    /// The bundle grew past the length announced for it
+    /// ([`Builder::announced_len`](crate::Builder::announced_len)): what was counted changed
+    /// before it was written (a file added, a plugin that yields differently each time).
+    #[error(
+        "the bundle grew past the {announced} bytes announced for it at {what}; retry once \
+         nothing is changing the files"
+    )]
+    LongerThanAnnounced {
+        /// The entry (or the end marker) that crossed the length.
+        what: String,
+        /// The length announced.
+        announced: u64,
+    },
+    /// An earlier entry failed after part of it was written, so the stream is not a whole tar:
+    /// the builder appends nothing more and does not finish it.
+    #[error("the bundle is incomplete: an entry failed while it was being written")]
+    Incomplete,
     /// The bundle could not be written to its destination.
     #[error("cannot write the bundle")]
     Write(#[source] io::Error),

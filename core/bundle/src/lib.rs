@@ -33,6 +33,7 @@ mod builder;
 mod error;
 
 pub use builder::{
-    ARTIFACTS_DIR, Builder, ByteCount, GITCOMMIT_FILE, SOURCE_DIR, Stats, artifact_name,
+    ARTIFACTS_DIR, Builder, ByteCount, GITCOMMIT_FILE, LinkEscape, MAX_BUNDLE_SIZE, MAX_ENTRY_SIZE,
+    SOURCE_DIR, Stats, artifact_name,
 };
 pub use error::{Error, Refusal, Result};

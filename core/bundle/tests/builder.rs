@@ -257,8 +257,10 @@ impl Scanner for Links {
 
 #[test]
 fn nothing_may_be_written_through_a_symlink_of_the_bundle() {
-    // `link -> /etc` then `link/passwd`: extracting it would write /etc/passwd.
+    // `link -> /etc` then `link/passwd`: extracting it would write /etc/passwd. Refused even
+    // where links out of the bundle are allowed.
     let err = Builder::new(Vec::new())
+        .allow_symlinks_out(true)
         .add_source(&Links(vec![("link", Some("/etc")), ("link/passwd", None)]))
         .unwrap_err();
     assert!(matches!(err, Error::PathConflict { .. }), "{err:?}");
@@ -272,6 +274,7 @@ fn nothing_may_be_written_through_a_symlink_of_the_bundle() {
 #[test]
 fn a_symlink_may_not_take_the_name_of_a_directory_already_written() {
     let mut builder = Builder::new(Vec::new());
+    builder.allow_symlinks_out(true);
     builder
         .add_source(&Links(vec![("dir/file", None)]))
         .unwrap();
@@ -309,6 +312,32 @@ fn version_control_metadata_is_refused_as_an_artifact() {
     }
 }
 
+/// Finding 7 of issue 10: a link to `.git` is version-control metadata too.
+#[cfg(unix)]
+#[test]
+fn version_control_metadata_behind_a_symlink_is_refused_as_an_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    std::fs::write(dir.path().join(".git/config"), "[remote]\n").unwrap();
+    std::os::unix::fs::symlink(".git", dir.path().join("build-meta")).unwrap();
+    std::os::unix::fs::symlink(".git/config", dir.path().join("settings")).unwrap();
+    for path in ["build-meta", "build-meta/config", "settings"] {
+        let err = Builder::new(Vec::new())
+            .add_artifact(&dir.path().join(path), &EntryName::new(path).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Refused {
+                    reason: spiro_bundle::Refusal::VcsMetadata,
+                    ..
+                }
+            ),
+            "{path}: {err:?}"
+        );
+    }
+}
+
 #[test]
 fn excluded_paths_stay_out_of_the_builders_own_walks() {
     let dir = tempfile::tempdir().unwrap();
@@ -325,4 +354,71 @@ fn excluded_paths_stay_out_of_the_builders_own_walks() {
         tar_names(&builder.finish().unwrap()),
         ["top.sls", "_artifacts/salt/top.sls"]
     );
+}
+
+/// Finding 3 of issue 10: links that may lead out of the bundle are refused by default.
+#[cfg(unix)]
+#[test]
+fn symlinks_out_of_the_bundle_are_refused_unless_allowed() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let salt = dir.path().join("_salt");
+    std::fs::create_dir_all(salt.join("sub")).unwrap();
+    std::fs::write(salt.join("top.sls"), "base: {}\n").unwrap();
+    symlink("../top.sls", salt.join("sub/inside")).unwrap();
+    let inside = {
+        let mut builder = Builder::new(Vec::new());
+        builder.add_saltdir(&salt).unwrap();
+        tar_names(&builder.finish().unwrap())
+    };
+    assert_eq!(inside, ["sub/inside", "top.sls"]);
+
+    symlink("/etc/salt/pki/master/master.pem", salt.join("key")).unwrap();
+    let err = Builder::new(Vec::new()).add_saltdir(&salt).unwrap_err();
+    assert!(matches!(err, Error::SymlinkOutside { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("`key` -> `/etc/salt/pki/master/master.pem`"),
+        "{message}"
+    );
+
+    let mut builder = Builder::new(Vec::new());
+    builder.allow_symlinks_out(true);
+    builder.add_saltdir(&salt).unwrap();
+    assert_eq!(tar_names(&builder.finish().unwrap()).len(), 3);
+}
+
+/// A chain of links inside the bundle that escapes physically: `d -> .`, `l -> d/../..`.
+#[cfg(unix)]
+#[test]
+fn a_link_chain_that_escapes_is_refused() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let salt = dir.path().join("_salt");
+    std::fs::create_dir(&salt).unwrap();
+    symlink(".", salt.join("d")).unwrap();
+    symlink("d/../..", salt.join("l")).unwrap();
+    let err = Builder::new(Vec::new()).add_saltdir(&salt).unwrap_err();
+    let Error::SymlinkOutside { name, reason, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(name, "l");
+    assert_eq!(*reason, spiro_bundle::LinkEscape::ParentAfterName);
+}
+
+/// An entry that fails halfway leaves a stream that is no tar: it is never finished as one.
+#[test]
+fn a_builder_is_not_finished_after_an_entry_failed_halfway() {
+    let mut builder = Builder::new(Vec::new());
+    let scanner = Fixed {
+        name: "fixed",
+        entries: vec![("a.txt", 10, b"12345")],
+    };
+    builder.add_source(&scanner).unwrap_err();
+    let again = Fixed {
+        name: "fixed",
+        entries: vec![("b.txt", 1, b"1")],
+    };
+    assert!(matches!(builder.add_source(&again), Err(Error::Incomplete)));
+    assert!(matches!(builder.finish(), Err(Error::Incomplete)));
 }

@@ -21,6 +21,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A file is not what the walk saw when it is opened to be bundled: swapped for a symlink,
+    /// a FIFO or another file, or a directory above it swapped for a symlink. Never followed.
+    #[error("`{}` changed while bundling ({what}); retry once nothing writes to it", path.display())]
+    Changed {
+        /// The path on disk.
+        path: PathBuf,
+        /// What changed, in words ("now a symlink", "another file").
+        what: String,
+    },
     /// A scanner produced a name that would escape the bundle or is otherwise unusable.
     #[error("scanner `{scanner}` produced an unsafe entry name {name:?}: {reason}")]
     UnsafeName {

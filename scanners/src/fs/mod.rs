@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip, os_bytes};
 
-use crate::disk::entry_from_disk;
+use std::sync::Arc;
+
+use crate::disk::{Tree, entry_below};
 use crate::walk_ahead::WalkAhead;
 use read_ahead::{FsWalk, ReadAhead};
 
@@ -126,6 +128,8 @@ impl Scanner for FsScanner {
             ));
         }
         let ignore = self.load_ignore()?;
+        // Files are opened relative to the root's descriptor, through no symlink.
+        let tree = Arc::new(Tree::open(&self.root)?);
         let root = self.root.clone();
         // Excluded paths are canonical. The walk never follows a symlink, so the canonical
         // root joined with an entry's relative path is that entry's canonical path: one
@@ -152,18 +156,17 @@ impl Scanner for FsScanner {
                 }
                 !should_skip(&Candidate { path: rel, is_dir })
             });
-        let root = self.root.clone();
         let workers = self
             .read_ahead
             .unwrap_or_else(crate::ahead::default_workers);
-        match ReadAhead::start(workers) {
+        match ReadAhead::start(workers, Arc::clone(&tree)) {
             Some(read_ahead) => Ok(Box::new(WalkAhead::new(
-                FsWalk::new(walk, root, read_ahead),
+                FsWalk::new(walk, tree, read_ahead),
                 false,
             ))),
             None => {
                 Ok(Box::new(walk.filter_map(move |item| {
-                    entry_for(&root, item).transpose()
+                    entry_for(&tree, item).transpose()
                 })))
             }
         }
@@ -174,6 +177,8 @@ impl Scanner for FsScanner {
 pub(crate) struct Walked {
     pub(crate) walked: walkdir::DirEntry,
     pub(crate) name: EntryName,
+    /// Its path relative to the scan's root.
+    pub(crate) rel: PathBuf,
 }
 
 /// The walk item checked and named; `None` for a directory.
@@ -198,31 +203,35 @@ pub(crate) fn walked(
         name: rel.display().to_string(),
         reason,
     })?;
+    let rel = rel.to_path_buf();
     Ok(Some(Walked {
         walked: entry,
         name,
+        rel,
     }))
 }
 
 fn entry_for<'s>(
-    root: &Path,
+    tree: &Arc<Tree>,
     item: Result<walkdir::DirEntry, walkdir::Error>,
 ) -> spiro_scanner::Result<Option<Entry<'s>>> {
-    match walked(root, item)? {
-        Some(walked) => walked.into_entry(),
+    match walked(tree.root(), item)? {
+        Some(walked) => walked.into_entry(tree),
         None => Ok(None),
     }
 }
 
 impl Walked {
     /// The entry for the walked path, as the walk saw it (`lstat`; no file is opened).
-    pub(crate) fn into_entry<'s>(self) -> spiro_scanner::Result<Option<Entry<'s>>> {
-        let path = self.walked.path().to_path_buf();
+    pub(crate) fn into_entry<'s>(
+        self,
+        tree: &Arc<Tree>,
+    ) -> spiro_scanner::Result<Option<Entry<'s>>> {
         let meta = self
             .walked
             .metadata()
-            .map_err(|e| Error::read(&path, io::Error::from(e)))?;
-        entry_from_disk(self.name, path, &meta)
+            .map_err(|e| Error::read(self.walked.path(), io::Error::from(e)))?;
+        entry_below(self.name, Arc::clone(tree), self.rel, &meta)
     }
 }
 

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use spiro_scanner::{Entry, EntryName, Error};
 
 use crate::ahead::{Budget, Pool, Reserved, Ticket};
-use crate::disk::{entry_from_disk, is_executable, mtime_of, open_file};
+use crate::disk::{Seen, Tree, entry_below, is_executable, mtime_of};
 use crate::walk_ahead::Walker;
 
 /// Files up to this size are read ahead whole; larger ones are only stat'ed ahead and streamed
@@ -51,13 +51,15 @@ pub(crate) struct ReadAhead {
 
 impl ReadAhead {
     /// Starts `workers` threads; `None` if none could be started (the scan then does without).
-    pub(crate) fn start(workers: usize) -> Option<ReadAhead> {
+    pub(crate) fn start(workers: usize, tree: Arc<Tree>) -> Option<ReadAhead> {
         let budget = Budget::new(BUDGET);
         let for_workers = budget.clone();
         let pool = Pool::start(
             workers,
-            move || Some(for_workers.clone()),
-            |budget: &mut Budget, path: Arc<Path>| read_ahead(&path, budget),
+            move || Some((for_workers.clone(), Arc::clone(&tree))),
+            |(budget, tree): &mut (Budget, Arc<Tree>), rel: Arc<Path>| {
+                read_ahead(tree, &rel, budget)
+            },
         )?;
         Some(ReadAhead {
             pool,
@@ -77,6 +79,8 @@ impl ReadAhead {
 
 /// What a worker found at a path the walk saw as a regular file.
 pub(crate) struct Found {
+    /// The opened file as it was, for the builder's own open of a file too big to read ahead.
+    seen: Seen,
     size: u64,
     executable: bool,
     mtime: u64,
@@ -85,24 +89,13 @@ pub(crate) struct Found {
     content: Option<Reserved>,
 }
 
-/// Opens, stats and (if small enough and within the budget) reads the file at `path`; `None`
-/// if anything is not as the walk saw it (not there, not a regular file any more, unreadable):
-/// the consumer then does it all again, as a scan without read-ahead would.
-fn read_ahead(path: &Path, budget: &Budget) -> Option<Found> {
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // A FIFO swapped in since the walk must not block the worker, nor a symlink lead it
-        // elsewhere; either way the consumer sees the change when it stats the path itself.
-        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
-    }
-    let file = options.open(path).ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
+/// Opens, stats and (if small enough and within the budget) reads the file at `rel` below
+/// `tree`; `None` if anything is not as the walk saw it (not there, not a regular file any
+/// more, a symlink on its way, unreadable): the consumer then does it all again, as a scan
+/// without read-ahead would, and reports it. The open is the one [`Tree::open_file`] does
+/// for every file: no symlink followed, no FIFO waited on.
+fn read_ahead(tree: &Tree, rel: &Path, budget: &Budget) -> Option<Found> {
+    let (file, meta) = tree.open_file(rel, None).ok()?;
     let size = meta.len();
     // The content and one byte more if there is one, so that the builder can tell a file
     // that grew.
@@ -114,6 +107,7 @@ fn read_ahead(path: &Path, budget: &Budget) -> Option<Found> {
         file.take(size + 1).read_to_end(content.data()).ok()?;
     }
     Some(Found {
+        seen: Seen::of(&meta),
         size,
         executable: is_executable(&meta),
         mtime: mtime_of(&meta),
@@ -136,37 +130,37 @@ pub(crate) enum Ahead<'s> {
 /// The walk items of the `fs` scanner made into entries, read ahead; see the module docs.
 pub(crate) struct FsWalk<W> {
     walk: W,
-    root: PathBuf,
+    tree: Arc<Tree>,
     pub(crate) read_ahead: ReadAhead,
 }
 
 type WalkItem = Result<walkdir::DirEntry, walkdir::Error>;
 
 impl<W: Iterator<Item = WalkItem>> FsWalk<W> {
-    pub(crate) fn new(walk: W, root: PathBuf, read_ahead: ReadAhead) -> FsWalk<W> {
+    pub(crate) fn new(walk: W, tree: Arc<Tree>, read_ahead: ReadAhead) -> FsWalk<W> {
         FsWalk {
             walk,
-            root,
+            tree,
             read_ahead,
         }
     }
 
     /// The next walk item made into an entry or queued; `None` for a directory.
     fn plan_item<'s>(&self, item: WalkItem, queue: bool) -> Option<Ahead<'s>> {
-        let entry = match super::walked(&self.root, item) {
+        let entry = match super::walked(self.tree.root(), item) {
             Ok(Some(entry)) => entry,
             Ok(None) => return None,
             Err(e) => return Some(Ahead::Ready(Err(e))),
         };
         if queue && entry.walked.file_type().is_file() {
-            let (path, ticket) = self.read_ahead.queue(entry.walked.into_path());
+            let (path, ticket) = self.read_ahead.queue(entry.rel);
             return Some(Ahead::Queued {
                 name: entry.name,
                 path,
                 ticket,
             });
         }
-        self.ready(entry.into_entry()).map(Ahead::Ready)
+        self.ready(entry.into_entry(&self.tree)).map(Ahead::Ready)
     }
 
     /// An entry made on this thread, its opener (if any) made to tell the read-ahead.
@@ -207,20 +201,29 @@ impl<'s, W: Iterator<Item = WalkItem>> Walker<'s> for FsWalk<W> {
             Ahead::Queued { ticket, .. } => Some(ticket),
             Ahead::Ready(_) => None,
         });
-        let found = ticket.take_or_help(next, |path| read_ahead(&path, &self.read_ahead.budget));
+        let tree = &self.tree;
+        let found =
+            ticket.take_or_help(next, |rel| read_ahead(tree, &rel, &self.read_ahead.budget));
         let Some(found) = found else {
             // Something was not as the walk saw it: done again as the scan without read-ahead
             // does it (stat, then open when written), for the same entry or error.
-            let path = path.to_path_buf();
-            let made = fs::symlink_metadata(&path)
-                .map_err(|e| Error::read(&path, e))
-                .and_then(|meta| entry_from_disk(name, path, &meta));
+            let full = tree.root().join(&path);
+            let made = fs::symlink_metadata(&full)
+                .map_err(|e| Error::read(&full, e))
+                .and_then(|meta| entry_below(name, Arc::clone(tree), path.to_path_buf(), &meta));
             return self.ready(made);
         };
         let (size, executable, mtime) = (found.size, found.executable, found.mtime);
+        let tree = Arc::clone(tree);
         let open = move || match found.content {
             Some(content) => Ok(Box::new(io::Cursor::new(content)) as Box<dyn Read>),
-            None => open_file(path.to_path_buf()),
+            None => {
+                let (file, _) = tree.open_file(&path, Some(found.seen))?;
+                Ok(
+                    Box::new(crate::disk::PathReader::new(file, tree.root().join(&path)))
+                        as Box<dyn Read>,
+                )
+            }
         };
         let entry = Entry::file(
             name,
@@ -339,7 +342,8 @@ mod tests {
             .min_depth(1)
             .sort_by_file_name()
             .into_iter();
-        let walker = FsWalk::new(walk, root.to_path_buf(), ReadAhead::start(1).unwrap());
+        let tree = Arc::new(Tree::open(root).unwrap());
+        let walker = FsWalk::new(walk, Arc::clone(&tree), ReadAhead::start(1, tree).unwrap());
         WalkAhead::new(walker, false)
     }
 

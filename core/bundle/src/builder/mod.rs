@@ -4,6 +4,7 @@
 //! lists, or counts) what is accepted; this module holds the `add_*` methods that feed them.
 
 mod layout;
+mod links;
 mod sink;
 mod written;
 
@@ -12,12 +13,13 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use spiro_scanner::{Candidate, EntryKind, EntryName, Scanner, ShouldSkip, bytes_path};
-use spiro_scanners::exclusion::{is_in_vcs_metadata, skip_vcs_metadata};
+use spiro_scanners::exclusion::{resolves_into_vcs_metadata, skip_vcs_metadata};
 use spiro_scanners::{FsScanner, GitCommit, entry_from_disk};
 
 use crate::{Error, Refusal};
 pub use layout::{ARTIFACTS_DIR, GITCOMMIT_FILE, SOURCE_DIR, artifact_name};
-pub use sink::ByteCount;
+pub use links::LinkEscape;
+pub use sink::{ByteCount, MAX_BUNDLE_SIZE, MAX_ENTRY_SIZE};
 use sink::{CountSink, ListSink, Sink, TarSink};
 use written::WrittenNames;
 
@@ -92,6 +94,8 @@ pub struct Builder<W: Write> {
     written: WrittenNames,
     /// Paths the builder's own directory walks leave out (see [`Builder::exclude`]).
     excluded: Vec<PathBuf>,
+    /// Whether symlinks may point out of the bundle (see [`Builder::allow_symlinks_out`]).
+    allow_symlinks_out: bool,
     stats: Stats,
 }
 
@@ -114,7 +118,7 @@ impl Builder<ByteCount> {
     /// # Ok::<(), spiro_bundle::Error>(())
     /// ```
     pub fn counting() -> Builder<ByteCount> {
-        Builder::with_output(Output::Count(CountSink::new(ByteCount::default())))
+        Builder::with_output(Output::Count(CountSink::new(std::convert::identity)))
     }
 }
 
@@ -145,6 +149,7 @@ impl<W: Write> Builder<W> {
             mtime_clamp: None,
             written: WrittenNames::default(),
             excluded: Vec::new(),
+            allow_symlinks_out: false,
             stats: Stats::default(),
         }
     }
@@ -153,6 +158,28 @@ impl<W: Write> Builder<W> {
     /// `SOURCE_DATE_EPOCH` convention asks. Virtual entries get `epoch` itself (0 without it).
     pub fn source_date_epoch(&mut self, epoch: Option<u64>) -> &mut Builder<W> {
         self.mtime_clamp = epoch;
+        self
+    }
+
+    /// Allows symlinks whose target is absolute or climbs out of the bundle (refused by
+    /// default, with [`Error::SymlinkOutside`]).
+    ///
+    /// The risk: SpiroFS extracts links as they are and its fileserver follows them, so
+    /// `_salt/key -> /etc/salt/pki/master/master.pem` hands the master's private key to any
+    /// minion that asks for `salt://key`. Allow it only for trees whose every committer may
+    /// read every file the master can.
+    pub fn allow_symlinks_out(&mut self, allow: bool) -> &mut Builder<W> {
+        self.allow_symlinks_out = allow;
+        self
+    }
+
+    /// Makes the tar longer than `len` bytes an error ([`Error::LongerThanAnnounced`]) naming
+    /// the entry that crosses it: for a stream sent with a `Content-Length` counted beforehand
+    /// with [`Builder::counting`]. No effect on a listing or counting builder.
+    pub fn announced_len(&mut self, len: u64) -> &mut Builder<W> {
+        if let Output::Tar(sink) = &mut self.output {
+            sink.announced_len(len);
+        }
         self
     }
 
@@ -189,13 +216,14 @@ impl<W: Write> Builder<W> {
     /// followed (the user named it); symlinks inside a directory are stored as symlinks.
     ///
     /// Use [`artifact_name`] for the safe default name of a path. Version-control metadata is
-    /// refused here too (`.git/config` can hold credentials), even when named explicitly.
+    /// refused here too (`.git/config` can hold credentials), even when named explicitly or
+    /// reached through a symlink (judged by what `path` resolves to).
     pub fn add_artifact(&mut self, path: &Path, name: &EntryName) -> crate::Result<()> {
         let refused = |reason| Error::Refused {
             path: path.to_path_buf(),
             reason,
         };
-        let vcs = is_in_vcs_metadata(path)
+        let vcs = resolves_into_vcs_metadata(path)
             || name
                 .components()
                 .any(spiro_scanners::exclusion::is_vcs_metadata);
@@ -299,12 +327,32 @@ impl<W: Write> Builder<W> {
         mtime: u64,
         origin: String,
     ) -> crate::Result<()> {
+        if let EntryKind::Symlink { target } = &kind
+            && !self.allow_symlinks_out
+            && let Err(reason) = links::check_link(&name, target)
+        {
+            return Err(Error::SymlinkOutside {
+                name: name.to_string(),
+                target: String::from_utf8_lossy(target).into_owned(),
+                origin,
+                reason,
+            });
+        }
         self.written.insert(&name, origin)?;
         let mtime = self.mtime_clamp.map_or(mtime, |clamp| mtime.min(clamp));
         let counted = match &kind {
             EntryKind::Symlink { .. } => None,
             EntryKind::File { size, .. } => Some(*size),
         };
+        if let Some(size) = counted
+            && size > MAX_ENTRY_SIZE
+        {
+            return Err(Error::TooLarge {
+                name: name.to_string(),
+                size,
+                limit: MAX_ENTRY_SIZE,
+            });
+        }
         let sink = self.output.sink();
         sink.append(&name, kind, mtime)?;
         if !sink.keeps_stats() {
@@ -314,7 +362,7 @@ impl<W: Write> Builder<W> {
             None => self.stats.symlinks += 1,
             Some(size) => {
                 self.stats.files += 1;
-                self.stats.content_bytes += size;
+                self.stats.content_bytes = self.stats.content_bytes.saturating_add(size);
             }
         }
         Ok(())

@@ -11,6 +11,17 @@ use crate::Error;
 /// big artifact moves in few syscalls and every byte is copied once in user space.
 pub(super) const WRITE_BUFFER: usize = 256 * 1024;
 
+/// The largest file a bundle may hold, and the largest bundle: `i64::MAX` bytes.
+///
+/// The GNU tar header's base-256 size field can encode any `u64`, so the format itself does not
+/// stop lower; but extractors keep sizes and offsets in a signed 64-bit `off_t` (GNU tar,
+/// libarchive, the kernel's file offsets), so anything larger cannot be extracted anywhere. A
+/// size past it can only be a scanner's or plugin's mistake (or a hostile git blob header), and
+/// is refused naming the entry instead of being written, or counted, as if real.
+pub const MAX_ENTRY_SIZE: u64 = i64::MAX as u64;
+/// The largest bundle, in bytes (see [`MAX_ENTRY_SIZE`]): the total is checked, not wrapped.
+pub const MAX_BUNDLE_SIZE: u64 = i64::MAX as u64;
+
 /// What a builder does with each entry once its name has been accepted.
 pub(super) trait Sink {
     /// Writes (or lists, or counts) one entry; `mtime` is already clamped.
@@ -23,27 +34,56 @@ pub(super) trait Sink {
 }
 
 /// The real thing: an uncompressed tar.
-pub(super) struct TarSink<W: Write>(tar::Builder<OutBuf<W>>);
+pub(super) struct TarSink<W: Write> {
+    tar: tar::Builder<OutBuf<W>>,
+    /// An entry failed after part of it was written: the stream is no tar any more, so
+    /// nothing more is appended and it is never finished as if whole.
+    broken: bool,
+    /// The length announced for the whole stream ([`TarSink::announced_len`]).
+    announced: u64,
+}
+
+/// The two zero blocks that end a tar.
+const END_MARKER: u64 = 1024;
 
 impl<W: Write> TarSink<W> {
     pub(super) fn new(out: W) -> TarSink<W> {
         let mut tar = tar::Builder::new(OutBuf::new(out));
         tar.mode(tar::HeaderMode::Deterministic);
         tar.follow_symlinks(false);
-        TarSink(tar)
+        TarSink {
+            tar,
+            broken: false,
+            announced: u64::MAX,
+        }
+    }
+
+    /// Makes writing past `len` bytes in all an error naming the entry that crosses it.
+    pub(super) fn announced_len(&mut self, len: u64) {
+        // Entries may take all but the two-block end marker that `finish` writes.
+        self.tar.get_mut().limit = len.saturating_sub(END_MARKER);
+        self.announced = len;
     }
 
     pub(super) fn finish(self) -> crate::Result<W> {
-        self.0
-            .into_inner()
+        if self.broken {
+            return Err(Error::Incomplete);
+        }
+        let mut tar = self.tar;
+        let limit = self.announced;
+        tar.get_mut().limit = limit;
+        tar.into_inner()
             .and_then(OutBuf::into_inner)
-            .map_err(Error::Write)
+            .map_err(|e| past_announced(e, limit, "the end-of-archive marker"))
     }
 }
 
 impl<W: Write> Sink for TarSink<W> {
     fn append(&mut self, name: &EntryName, kind: EntryKind<'_>, mtime: u64) -> crate::Result<()> {
-        let tar = &mut self.0;
+        if self.broken {
+            return Err(Error::Incomplete);
+        }
+        let tar = &mut self.tar;
         // A file is opened before anything of it is written, so a file that cannot be
         // opened leaves no header behind.
         let (head, reader) = match kind {
@@ -68,15 +108,23 @@ impl<W: Write> Sink for TarSink<W> {
         // 8 KiB stack buffer of `tar`'s `io::copy`. The bytes are the same: header,
         // content, zeros to the next 512-byte block.
         let written = append_head(tar, name, &head, mtime);
-        if let Some(mut reader) = reader {
+        let result = if let Some(mut reader) = reader {
             let copied = written.and_then(|()| tar.get_mut().copy_entry(&mut reader));
-            if let Some(failure) = reader.failure {
-                return Err(failure);
+            match reader.failure {
+                Some(failure) => Err(failure),
+                None => copied.map_err(Error::Write),
             }
-            copied.map_err(Error::Write)
         } else {
             written.map_err(Error::Write)
-        }
+        };
+        let limit = self.announced;
+        let result = result.map_err(|e| match e {
+            Error::Write(e) => past_announced(e, limit, &format!("`{name}`")),
+            other => other,
+        });
+        // Past the opener, any failure leaves part of an entry in the stream.
+        self.broken = result.is_err();
+        result
     }
 }
 
@@ -109,35 +157,51 @@ impl<W: Write> Sink for ListSink<W> {
     }
 }
 
-/// Headers as [`TarSink`] writes them, content as the zeros it would take, without opening
-/// anything: the exact length of the tar.
-pub(super) struct CountSink<W: Write>(tar::Builder<W>);
+/// Headers as [`TarSink`] writes them, content counted arithmetically without opening
+/// anything: the exact length of the tar. Nothing is written for content (a scanner claiming
+/// 2^62 bytes costs one addition, not 2^62 zeros), and every sum is checked.
+pub(super) struct CountSink<W> {
+    tar: tar::Builder<ByteCount>,
+    /// Makes the builder's output out of the count (the identity for `Builder::counting`).
+    into_output: fn(ByteCount) -> W,
+}
 
-impl<W: Write> CountSink<W> {
-    pub(super) fn new(out: W) -> CountSink<W> {
-        let mut tar = tar::Builder::new(out);
+impl<W> CountSink<W> {
+    pub(super) fn new(into_output: fn(ByteCount) -> W) -> CountSink<W> {
+        let mut tar = tar::Builder::new(ByteCount::default());
         tar.mode(tar::HeaderMode::Deterministic);
         tar.follow_symlinks(false);
-        CountSink(tar)
+        CountSink { tar, into_output }
     }
 
     pub(super) fn finish(self) -> crate::Result<W> {
-        self.0.into_inner().map_err(Error::Write)
+        let count = self.tar.into_inner().map_err(Error::Write)?;
+        Ok((self.into_output)(count))
     }
 }
 
-impl<W: Write> Sink for CountSink<W> {
+impl<W> Sink for CountSink<W> {
     fn append(&mut self, name: &EntryName, kind: EntryKind<'_>, mtime: u64) -> crate::Result<()> {
-        // The content counted as the zeros it would be padded to, without opening it.
-        let (head, content) = match kind {
+        let (head, size) = match kind {
             EntryKind::File {
                 size, executable, ..
-            } => (Head::File { size, executable }, size.div_ceil(512) * 512),
+            } => (Head::File { size, executable }, size),
             EntryKind::Symlink { target } => (Head::Symlink { target }, 0),
         };
-        append_head(&mut self.0, name, &head, mtime)
-            .and_then(|()| write_zeros(self.0.get_mut(), content))
-            .map_err(Error::Write)
+        append_head(&mut self.tar, name, &head, mtime).map_err(Error::Write)?;
+        // The content and the zeros that pad it to the next 512-byte block.
+        let too_large = || Error::BundleTooLarge {
+            name: name.to_string(),
+            limit: MAX_BUNDLE_SIZE,
+        };
+        let padded = size.checked_next_multiple_of(512).ok_or_else(too_large)?;
+        let count = self.tar.get_mut();
+        count.bytes = count
+            .bytes
+            .checked_add(padded)
+            .filter(|&total| total <= MAX_BUNDLE_SIZE)
+            .ok_or_else(too_large)?;
+        Ok(())
     }
 }
 
@@ -187,17 +251,6 @@ fn header_for(head: &Head, mtime: u64) -> tar::Header {
     header
 }
 
-/// Writes `len` zero bytes (a counting writer's stand-in for content).
-fn write_zeros(out: &mut dyn Write, mut len: u64) -> io::Result<()> {
-    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
-    while len > 0 {
-        let n = len.min(ZEROS.len() as u64) as usize;
-        out.write_all(&ZEROS[..n])?;
-        len -= n as u64;
-    }
-    Ok(())
-}
-
 /// What [`Builder::counting`](super::Builder::counting) writes to: nothing, but it counts.
 #[derive(Debug, Default)]
 pub struct ByteCount {
@@ -213,7 +266,10 @@ impl ByteCount {
 
 impl Write for ByteCount {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.bytes += data.len() as u64;
+        self.bytes = self
+            .bytes
+            .checked_add(data.len() as u64)
+            .ok_or_else(|| io::Error::other("the byte count overflows 64 bits"))?;
         Ok(data.len())
     }
 
@@ -229,6 +285,27 @@ struct OutBuf<W: Write> {
     buf: Box<[u8]>,
     len: usize,
     out: W,
+    /// Bytes taken into the stream so far, and how many it may take in all.
+    total: u64,
+    limit: u64,
+}
+
+/// The stream went past the length announced for it (see [`OutBuf::take`]).
+#[derive(Debug, thiserror::Error)]
+#[error("past the announced length")]
+struct PastAnnounced;
+
+/// A write error made [`Error::LongerThanAnnounced`] where it is the stream going past its
+/// announced length, naming `what` crossed it.
+fn past_announced(error: io::Error, limit: u64, what: &str) -> Error {
+    if error.get_ref().is_some_and(|e| e.is::<PastAnnounced>()) {
+        Error::LongerThanAnnounced {
+            what: what.to_owned(),
+            announced: limit,
+        }
+    } else {
+        Error::Write(error)
+    }
 }
 
 impl<W: Write> OutBuf<W> {
@@ -237,7 +314,19 @@ impl<W: Write> OutBuf<W> {
             buf: vec![0; WRITE_BUFFER].into_boxed_slice(),
             len: 0,
             out,
+            total: 0,
+            limit: u64::MAX,
         }
+    }
+
+    /// Counts `n` more bytes into the stream; an error once past the announced length (the
+    /// upload's `Content-Length`: a tree that changed between the count and the build).
+    fn take(&mut self, n: usize) -> io::Result<()> {
+        self.total += n as u64;
+        if self.total > self.limit {
+            return Err(io::Error::other(PastAnnounced));
+        }
+        Ok(())
     }
 
     /// Writes out what is buffered.
@@ -260,6 +349,7 @@ impl<W: Write> OutBuf<W> {
                 Ok(n) => {
                     self.len += n;
                     copied += n as u64;
+                    self.take(n)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -282,6 +372,7 @@ impl<W: Write> Write for OutBuf<W> {
             self.flush_buf()?;
         }
         let n = data.len().min(self.buf.len() - self.len);
+        self.take(n)?;
         self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
         self.len += n;
         Ok(n)
