@@ -463,6 +463,22 @@ fn committed_vcs_names_are_content_for_git_only() {
 }
 
 #[test]
+fn include_source_takes_a_scanner_name_after_a_space_as_04_does() {
+    let dir = repository();
+    write(dir.path(), "uncommitted.txt", "x");
+    // `fs` names a scanner: taken as METHOD (it used to be taken as PROJECT, listing git).
+    let out = run(spiro_deploy(dir.path()).args(["--list", "--include-source", "fs"]));
+    assert!(out.status.success());
+    assert!(contains(&out.stdout, "_source/uncommitted.txt"));
+    let with_space = bundle(dir.path(), &["--include-source", "git", "p", "d"]);
+    assert!(names(&with_space).contains(&"_source/src/main.py"));
+    assert!(!names(&with_space).contains(&"_source/uncommitted.txt"));
+    // Any other word is PROJECT, and the flag is the bare form.
+    let bare = bundle(dir.path(), &["--include-source", "myproject", "staging"]);
+    assert!(names(&bare).contains(&"_source/src/main.py"));
+}
+
+#[test]
 fn bare_include_source_picks_git_in_a_repository_and_fs_elsewhere() {
     let dir = repository();
     write(dir.path(), "uncommitted.txt", "x");
