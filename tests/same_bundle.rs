@@ -285,4 +285,12 @@ fn gitcommit_is_04s_byte_for_byte() {
     let ours = gitcommit(bundle_ours(&root, &[]));
     assert_eq!(ours, gitcommit(bundle_04(&python, &root, &[])));
     assert!(!ours.ends_with(b"\n"), "{}", String::from_utf8_lossy(&ours));
+
+    // No ref at all: `git describe --all` fails and prints nothing; 0.4 writes the hash and
+    // its newline alone.
+    git(&root, &["tag", "-d", "v1.0"]);
+    git(&root, &["update-ref", "-d", "refs/heads/main"]);
+    let ours = gitcommit(bundle_ours(&root, &[]));
+    assert_eq!(ours, gitcommit(bundle_04(&python, &root, &[])));
+    assert!(ours.len() == 41 && ours.ends_with(b"\n"), "{ours:?}");
 }
