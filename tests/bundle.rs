@@ -479,6 +479,32 @@ fn include_source_takes_a_scanner_name_after_a_space_as_04_does() {
 }
 
 #[test]
+fn include_source_takes_a_plugin_name_or_library_path_after_a_space() {
+    let dir = project();
+    let plugins = tempfile::tempdir().unwrap();
+    // Not a real library: that it is reported as the plugin proves the word was taken as METHOD.
+    write(plugins.path(), "libspiro_scanner_fake.so", "not a library");
+    let out = run(spiro_deploy(dir.path())
+        .env("SPIRO_PLUGIN_PATH", plugins.path())
+        .args(["--list", "--include-source", "fake"]));
+    let stderr = bundle_failure(&out);
+    assert!(stderr.contains("libspiro_scanner_fake.so"), "{stderr}");
+    let library = plugins.path().join("libspiro_scanner_fake.so");
+    let out = run(spiro_deploy(dir.path())
+        .args(["--list", "--include-source"])
+        .arg(&library));
+    let stderr = bundle_failure(&out);
+    assert!(stderr.contains("libspiro_scanner_fake.so"), "{stderr}");
+    // Without the library on the search path, `fake` is PROJECT.
+    let out = run(spiro_deploy(dir.path()).args(["--list", "--include-source", "fake", "d"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn bare_include_source_picks_git_in_a_repository_and_fs_elsewhere() {
     let dir = repository();
     write(dir.path(), "uncommitted.txt", "x");
