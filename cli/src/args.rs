@@ -58,8 +58,9 @@ pub struct Args {
 
     /// Add the source under _source/, found by METHOD: `git` (the HEAD commit, like
     /// `git archive HEAD`), `fs` or `filesystem` (every file here except _salt, VCS metadata and
-    /// .spiroignore matches), or a plugin's name or path. Without METHOD: `git` inside a git
-    /// repository, `fs` elsewhere. `--include-source METHOD` (with a space, as spiro-deploy 0.4
+    /// .spiroignore matches), or a plugin's name or path. No source path has a `_salt` component,
+    /// whatever METHOD. Without METHOD: `git` inside a git repository, `fs` elsewhere.
+    /// `--include-source METHOD` (with a space, as spiro-deploy 0.4
     /// takes it) works when METHOD names a built-in scanner, a plugin on the search path or a
     /// library file; any other next word is not taken, and stays PROJECT. Repeatable
     #[arg(
