@@ -158,7 +158,7 @@ fn highstate_deploy_sends_the_request_protocol_md_describes_and_shows_every_mini
     let out = stdout(&output);
     assert!(out.contains("» Deploying bundle\n"), "{out}");
     assert!(
-        out.contains("» Starting highstate on web1, web2 (2 minions)\n"),
+        out.contains("» Starting highstate on web1, web2\n"),
         "{out}"
     );
     for minion in ["web1", "web2"] {
@@ -170,13 +170,19 @@ fn highstate_deploy_sends_the_request_protocol_md_describes_and_shows_every_mini
         );
         assert!(
             out.contains(&format!(
-                "Summary for {minion}: Succeeded: 2 (changed=1)  Failed: 0\n"
+                "Summary for {minion}\n------------\nSucceeded: 2 (changed=1)\nFailed:    0\n\
+                 ------------\nTotal states run:     2\nTotal run time:   2.500 ms\n"
             )),
             "{out}"
         );
     }
+    // After the last minion, the totals (issue 12), then the line for the whole deploy.
     assert!(
-        out.contains("» Highstate complete\n2 minions reported of 2\n"),
+        out.contains(
+            "» Highstate complete\n\nTotals for 2 minions\n------------\nSucceeded: 4 (changed=2)\n\
+             Failed:    0\n------------\nTotal states run:     4\nTotal run time:   5.000 ms\n\
+             2 minions reported of 2\n"
+        ),
         "{out}"
     );
     assert!(!out.contains('\x1b'), "no colour when not on a terminal");
@@ -218,8 +224,14 @@ fn lowercase_bearer_and_a_deploy_with_no_minions() {
         highstate_finish(),
     ]));
     assert_exit(&output, 0);
-    assert!(stdout(&output).contains("No minions to highstate (0 minions)"));
-    assert!(stdout(&output).contains("0 minions reported of 0"));
+    // Issue 12: the redundant count went, and a hint says where to look.
+    let out = stdout(&output);
+    assert!(out.contains("» No minions to highstate\n"), "{out}");
+    assert!(
+        out.contains("hint: the deployment's entry in spirotop.sls matches no minion"),
+        "{out}"
+    );
+    assert!(out.contains("0 minions reported of 0"));
 }
 
 // --- Failures reported by the deploy ---------------------------------------------------------
@@ -240,15 +252,21 @@ fn failing_states_exit_7_and_every_minion_is_still_shown() {
     let output = deploy_answer(Answer::Stream(steps));
     assert_exit(&output, 7);
     let out = stdout(&output);
-    assert!(out.contains("          ID: migrate\n    Function: cmd.run\n        Name: migrate\n      Result: False\n"), "{out}");
+    // Salt's highstate outputter (issue 12): `Name:` only when it differs from the ID, the
+    // summary a block, `changed=` only when not zero.
     assert!(
-        out.contains("Summary for db1: Succeeded: 1 (changed=0)  Failed: 1\n"),
+        out.contains("          ID: migrate\n    Function: cmd.run\n      Result: False\n"),
         "{out}"
     );
     assert!(
-        out.contains("Summary for web1: Succeeded: 1 (changed=1)  Failed: 0\n"),
+        out.contains("Summary for db1\n------------\nSucceeded: 1\nFailed:    1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Summary for web1\n------------\nSucceeded: 1 (changed=1)\nFailed:    0\n"),
         "shown after a failure: {out}"
     );
+    assert!(out.contains("Totals for 2 minions\n"), "{out}");
     assert!(out.contains("2 minions reported of 2"));
     assert!(stderr(&output).contains("error: the highstate failed on 1 minion: db1"));
 }
@@ -272,7 +290,7 @@ fn render_error_exits_7_and_is_shown_as_such() {
     let out = stdout(&output);
     assert!(
         out.contains(
-            "web1:\n    Data failed to compile:\n        Rendering SLS 'web/prod:app' failed"
+            "web1:\n    Data failed to compile:\n----------\n    Rendering SLS 'web/prod:app' failed"
         ),
         "{out}"
     );
@@ -753,7 +771,8 @@ fn json_format_prints_one_object_per_event() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
-    assert_eq!(lines.len(), count);
+    // Each event, then the summary (issue 12).
+    assert_eq!(lines.len(), count + 1);
     assert_eq!(
         lines[0],
         serde_json::json!({"event": "deploy-bundle", "data": {"msg": "Deploying bundle"}})
@@ -763,6 +782,8 @@ fn json_format_prints_one_object_per_event() {
     assert_eq!(lines[3]["data"]["minion"], "a");
     assert_eq!(lines[3]["data"]["result"]["retcode"], 0);
     assert_eq!(lines[count - 1]["event"], "highstate-finish");
+    assert_eq!(lines[count]["event"], "spiro-deploy-summary");
+    assert_eq!(lines[count]["data"]["exit"], 0);
 }
 
 #[test]
@@ -783,7 +804,8 @@ fn json_format_passes_the_servers_data_on_as_it_came() {
     assert_exit(&output, 0);
     assert_eq!(
         stdout(&output),
-        "{\"event\":\"deploy-bundle\",\"data\":{\"msg\": \"Deploying bundle\", \"zz_new_field\": [1, 2], \"a\": null}}\n"
+        "{\"event\":\"deploy-bundle\",\"data\":{\"msg\": \"Deploying bundle\", \"zz_new_field\": [1, 2], \"a\": null}}\n\
+         {\"event\":\"spiro-deploy-summary\",\"data\":{\"exit\":0,\"minions\":[],\"timed_out\":false,\"unreported\":[]}}\n"
     );
 }
 

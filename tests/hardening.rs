@@ -23,7 +23,8 @@ fn assert_usage_error(output: &Output) {
 fn insecure_conflicts_with_ssl_cert() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "ca.pem", "not read");
-    let output = run(spiro_deploy(dir.path()).args(["--insecure", "--ssl-cert", "ca.pem", "--check"]));
+    let output =
+        run(spiro_deploy(dir.path()).args(["--insecure", "--ssl-cert", "ca.pem", "--check"]));
     assert_usage_error(&output);
     let text = stderr(&output);
     assert!(
@@ -105,7 +106,10 @@ fn bundle_through_fifo(project: &Path, target: &Path, fifo: &Path) -> Vec<u8> {
         .unwrap();
     let fifo = fifo.to_owned();
     let reader = std::thread::spawn(move || std::fs::read(fifo).unwrap());
-    let output = run(spiro_deploy(project).arg("--output").arg(target).args(["p", "d"]));
+    let output = run(spiro_deploy(project)
+        .arg("--output")
+        .arg(target)
+        .args(["p", "d"]));
     drop(keep_open);
     assert!(output.status.success(), "{}", stderr(&output));
     reader.join().unwrap()

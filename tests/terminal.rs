@@ -81,7 +81,7 @@ fn hostile_deploy(colour: bool, args: &[&str]) -> Output {
         ),
         Step::Event(
             "highstate-update".into(),
-            json!({"minion": minion, "result": {"ret": {format!("file_|-{HOSTILE}_|-x_|-managed"): state}, "retcode": 0}}),
+            json!({"minion": minion, "result": {"ret": {format!("file_|-{HOSTILE}_|-n{HOSTILE}_|-managed"): state}, "retcode": 0}}),
         ),
         Step::Event(
             "highstate-update".into(),
@@ -117,7 +117,8 @@ fn server_text_is_shown_not_obeyed_in_colour_and_without() {
             format!("» {SHOWN}\n"),
             format!("web{SHOWN}:\n"),
             format!("          ID: {SHOWN}\n"),
-            format!("        Name: {SHOWN}\n"),
+            // Salt shows the name from the state's key (issue 12), where it differs from the ID.
+            format!("        Name: n{SHOWN}\n"),
             format!("     Comment: {SHOWN}\n              second\n"),
             format!("exception: {SHOWN}\n"),
         ] {

@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
@@ -9,6 +10,7 @@ use spiro_client::Token;
 
 use crate::credentials;
 use crate::error::CliError;
+use crate::generate::Generate;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -21,8 +23,23 @@ Examples:
   Build the bundle only, without contacting any server:
     spiro-deploy --include-source --output bundle.tar myproject staging
 
+Environment:
+  SPIRO_URL          the server, as --server
+  SPIRO_TOKEN        the deploy token, as --token
+  SPIRO_TOKEN_FILE   a file holding the deploy token, as --token-file
+  SPIRO_SSL_CERT     a CA or certificate (PEM) to trust, as --ssl-cert (also with --check)
+  SOURCE_DATE_EPOCH  the latest modification time recorded in the bundle (reproducible builds)
+  SPIRO_PLUGIN_PATH  directories searched first for scanner plugins (`:`-separated), before
+                     $XDG_DATA_HOME/spiro-deploy/plugins (~/.local/share/spiro-deploy/plugins)
+  XDG_CONFIG_HOME    where git's global attributes file is looked for (--include-source=git)
+  HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY
+                     the proxy to reach the server through, and the hosts reached directly
+  NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM
+                     colour: none with NO_COLOR or TERM=dumb; forced with CLICOLOR_FORCE
+
 Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
-6 server failure, 7 failed states, 8 unreported minions or stream cut short.";
+6 server failure, 7 failed states, 8 unreported minions, stream cut short or --timeout run out,
+130 interrupted (Ctrl-C).";
 
 /// Build a SpiroFS deployment bundle, upload it to the Salt master, and follow the deploy live.
 ///
@@ -39,15 +56,15 @@ Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
     // modes can do without them; say how the tool is really used.
     override_usage = "spiro-deploy [OPTIONS] <PROJECT> <DEPLOYMENT>\n       \
                       spiro-deploy [OPTIONS] --output <FILE> | --list [PROJECT DEPLOYMENT]\n       \
-                      spiro-deploy --check [PROJECT] | --list-scanners"
+                      spiro-deploy --check [PROJECT] | --list-scanners | --generate <KIND>"
 )]
 pub struct Args {
     /// The project to deploy to (the saltenv is <PROJECT>/<DEPLOYMENT>)
-    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list"])]
+    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list", "generate"])]
     pub project: Option<String>,
 
     /// The deployment within the project, e.g. `production`
-    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list"])]
+    #[arg(required_unless_present_any = ["list_scanners", "check", "output", "list", "generate"])]
     pub deployment: Option<String>,
 
     /// Add a file or directory under _artifacts/ (repeatable). `build/eggs` becomes
@@ -129,12 +146,18 @@ pub struct Args {
     pub token_file: Option<PathBuf>,
 
     /// Trust this CA or certificate (PEM) for the server instead of the system's authorities
-    #[arg(long, value_name = "FILE", help_heading = "Deploy")]
+    #[arg(
+        long,
+        env = "SPIRO_SSL_CERT",
+        hide_env_values = true,
+        value_name = "FILE",
+        help_heading = "Deploy"
+    )]
     pub ssl_cert: Option<PathBuf>,
 
     /// Do not verify the server's certificate, and allow plain http:// URLs. Dangerous.
-    /// Conflicts with --ssl-cert
-    #[arg(long, conflicts_with = "ssl_cert", help_heading = "Deploy")]
+    /// Conflicts with --ssl-cert (and SPIRO_SSL_CERT)
+    #[arg(long, help_heading = "Deploy")]
     pub insecure: bool,
 
     /// Seconds to wait for the server to accept the connection
@@ -146,14 +169,74 @@ pub struct Args {
     )]
     pub connect_timeout: f64,
 
+    /// Seconds the server may take to answer the token check (GET /), connecting included
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        help_heading = "Deploy"
+    )]
+    pub check_timeout: f64,
+
+    /// Seconds the upload may make no progress (the server stopped reading the bundle)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60.0,
+        help_heading = "Deploy"
+    )]
+    pub stall_timeout: f64,
+
+    /// Seconds to wait for the server's answer once the whole bundle is sent. The deploy's
+    /// events have no timeout (a highstate may be silent for an hour)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300.0,
+        help_heading = "Deploy"
+    )]
+    pub response_timeout: f64,
+
     /// Only check that the server accepts the token (and covers PROJECT, if given), then exit
     #[arg(long, help_heading = "Deploy")]
     pub check: bool,
 
     /// How to show the deploy: `human` (readable, coloured on a terminal) or `json` (one JSON
-    /// object per event per line)
+    /// object per event per line, then a `spiro-deploy-summary` line)
     #[arg(long, value_enum, default_value_t = Format::Human, value_name = "FORMAT", help_heading = "Deploy")]
     pub format: Format,
+
+    /// Print the man page (`man`) or a shell's completion script (`complete-bash`,
+    /// `complete-zsh`, `complete-fish`, `complete-powershell`, `complete-elvish`), and exit
+    #[arg(long, value_enum, value_name = "KIND", hide_possible_values = true)]
+    pub generate: Option<Generate>,
+
+    /// The longest the deploy may take after the upload, e.g. `90s`, `30m`, `1h`. When it runs
+    /// out, the minions that have not reported are listed and the exit status is 8 (the
+    /// highstate may still be running on the master). No limit by default
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, help_heading = "Deploy")]
+    pub timeout: Option<Duration>,
+
+    /// Also write the deploy as a JUnit XML report to FILE (one test suite per minion, one test
+    /// case per state), whenever the deploy reached the server's event stream, failing or not
+    #[arg(long, value_name = "FILE", help_heading = "Report")]
+    pub junit: Option<PathBuf>,
+
+    /// How states are shown, as Salt's `--state-output`: `full` (every field), `terse` (one line
+    /// per state), `mixed` (terse, full for failures), `changes` (full for changes and failures,
+    /// terse for the rest)
+    #[arg(long, value_enum, default_value_t = StateOutput::Full, value_name = "MODE", help_heading = "Report")]
+    pub state_output: StateOutput,
+
+    /// As Salt's `--state-verbose`: `false` hides the states that succeeded without changes
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        action = ArgAction::Set,
+        help_heading = "Report"
+    )]
+    pub state_verbose: bool,
 
     /// Where the token came from, for error messages that must not show the token itself.
     #[arg(skip)]
@@ -167,6 +250,30 @@ pub enum Format {
     Human,
     /// One JSON object per event per line.
     Json,
+}
+
+/// How states are shown in the human form: Salt's `--state-output` modes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum StateOutput {
+    /// Every field of every state.
+    #[default]
+    Full,
+    /// One line per state.
+    Terse,
+    /// One line per state, every field for failed ones.
+    Mixed,
+    /// Every field for states that changed something or failed, one line for the rest.
+    Changes,
+}
+
+/// Parses `--timeout`: a duration with its unit (`90s`, `30m`, `1h 30m`), more than zero.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|err| format!("{err} (give a number with a unit: 90s, 30m, 1h)"))?;
+    if duration.is_zero() {
+        return Err("the timeout must be longer than zero".to_owned());
+    }
+    Ok(duration)
 }
 
 /// Where the token came from.
@@ -224,6 +331,22 @@ impl Args {
         if args.token.as_ref().is_some_and(|t| t.expose().is_empty()) {
             args.token = None;
             args.token_source = TokenSource::Missing;
+        }
+        // Checked here, not by clap, to name SPIRO_SSL_CERT when the certificate came from it.
+        if args.insecure && args.ssl_cert.is_some() {
+            let given = match matches.value_source("ssl_cert") {
+                Some(ValueSource::EnvVariable) => "SPIRO_SSL_CERT",
+                _ => "--ssl-cert",
+            };
+            Args::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "--insecure and {given} cannot be used together: --insecure skips the \
+                         verification that {given} sets up; drop one"
+                    ),
+                )
+                .exit();
         }
         // Checked here, not by clap: clap would count SPIRO_TOKEN as a conflict too.
         if args.token_source == TokenSource::Flag && args.token_file.is_some() {
@@ -362,6 +485,31 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(args.include_source, ["", "fs"]);
+    }
+
+    #[test]
+    fn report_options() {
+        let args = Args::try_parse_from([
+            "spiro-deploy",
+            "--timeout",
+            "1h 30m",
+            "--state-output=mixed",
+            "--state-verbose=false",
+            "p",
+            "d",
+        ])
+        .unwrap();
+        assert_eq!(args.timeout, Some(Duration::from_secs(5400)));
+        assert_eq!(args.state_output, StateOutput::Mixed);
+        assert!(!args.state_verbose);
+        let args = Args::try_parse_from(["spiro-deploy", "p", "d"]).unwrap();
+        assert_eq!(
+            (args.timeout, args.state_output, args.state_verbose),
+            (None, StateOutput::Full, true)
+        );
+        for bad in ["0s", "90", "soon"] {
+            assert!(Args::try_parse_from(["spiro-deploy", "--timeout", bad, "p", "d"]).is_err());
+        }
     }
 
     #[test]

@@ -6,18 +6,22 @@
 // The argument docs are clap's help text, which names `<PROJECT>` and `[default]` as a
 // terminal shows them; rustdoc would read them as HTML and links.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
+// The only unsafe code is the signal handling of `--output` (output_file.rs): each block says
+// why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod args;
 mod bundle;
 mod credentials;
 mod deploy;
 mod error;
+mod generate;
 mod output;
 mod output_file;
 mod scanners;
 mod terminal;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -40,6 +44,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<Exit, CliError> {
+    if let Some(what) = args.generate {
+        return quiet_on_closed_stdout(generate::print(what));
+    }
     if args.list_scanners {
         return scanners::list();
     }
@@ -107,6 +114,17 @@ fn plan(args: &Args, root: &Path, exclude: &[PathBuf]) -> Result<Plan, CliError>
 /// FIFO, else replaced only once the bundle is complete).
 fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError> {
     if output_file::is_stdout(output) {
+        // As gzip does: a binary tar on a terminal is garbage to read and may upset it.
+        if io::stdout().is_terminal() {
+            return Err(CliError::msg(
+                Exit::Usage,
+                "not writing the bundle to a terminal: it is binary tar data",
+            )
+            .hint(
+                "redirect standard output (`--output - > bundle.tar`, `--output - | tar tv`) \
+                 or give --output a file name",
+            ));
+        }
         let plan = plan(args, root, &[])?;
         let written = plan
             .write(Builder::new(raw_stdout()?))

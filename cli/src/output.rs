@@ -39,6 +39,16 @@ pub fn status(message: &str) {
 
 /// `12 files, 1 symlink, 1.5 MiB`: what a bundle holds.
 pub fn bundle_summary(stats: &spiro_bundle::Stats) -> String {
+    format!(
+        "{}, {}",
+        entry_counts(stats),
+        human_bytes(stats.content_bytes)
+    )
+}
+
+/// `12 files, 1 symlink`: the entries a bundle holds, without a size (where the bundle's own
+/// length is the one figure shown).
+pub fn entry_counts(stats: &spiro_bundle::Stats) -> String {
     let plural = |n: u64, one: &str| {
         if n == 1 {
             format!("1 {one}")
@@ -50,7 +60,6 @@ pub fn bundle_summary(stats: &spiro_bundle::Stats) -> String {
     if stats.symlinks > 0 {
         parts.push(plural(stats.symlinks, "symlink"));
     }
-    parts.push(human_bytes(stats.content_bytes));
     parts.join(", ")
 }
 

@@ -91,11 +91,19 @@ impl OutputFile {
             _ => PathBuf::from("."),
         };
         let writable_dir = |e: io::Error| {
+            let hint = match e.kind() {
+                io::ErrorKind::NotFound => format!(
+                    "the directory `{}` does not exist: create it first, or give --output a \
+                     file in an existing directory",
+                    dir.display()
+                ),
+                _ => "--output must name a file in a writable directory".to_owned(),
+            };
             CliError::msg(
                 Exit::Bundle,
                 format!("cannot write in `{}`: {e}", dir.display()),
             )
-            .hint("--output must name a file in a writable directory")
+            .hint(hint)
         };
         #[cfg(target_os = "linux")]
         if let Some(file) = unnamed::create_in(&dir).map_err(writable_dir)? {
@@ -261,6 +269,13 @@ mod signal_cleanup {
     }
 }
 
+/// Whether SIGINT was ignored when the process started (a background job, `nohup`): a
+/// handler installed for it must then leave it ignored.
+#[cfg(unix)]
+pub fn sigint_ignored() -> bool {
+    signal_cleanup::is_ignored(libc::SIGINT)
+}
+
 /// Removes a named temp file when SIGINT, SIGTERM or SIGHUP ends the process.
 #[cfg(unix)]
 mod signal_cleanup {
@@ -323,7 +338,7 @@ mod signal_cleanup {
         let _ = signal_hook::low_level::emulate_default_handler(signal);
     }
 
-    fn is_ignored(signal: libc::c_int) -> bool {
+    pub(super) fn is_ignored(signal: libc::c_int) -> bool {
         // SAFETY: sigaction with a null new action only reads the current one into `old`.
         unsafe {
             let mut old: libc::sigaction = std::mem::zeroed();

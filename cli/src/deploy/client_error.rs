@@ -75,8 +75,39 @@ fn exit_and_hint(error: Error, args: &Args) -> CliError {
             );
             CliError::new(Exit::Connection, error).hint(hint)
         }
+        Error::Proxy { variable, .. } => {
+            let hint = format!(
+                "the proxy comes from the environment variable {variable}: fix it, unset it, or \
+                 add the server's host to NO_PROXY (a comma-separated list of hosts that are \
+                 reached directly)"
+            );
+            CliError::new(Exit::Connection, error).hint(hint)
+        }
+        Error::NoAnswer {
+            after_upload: false,
+            ..
+        } => CliError::new(Exit::Connection, error).hint(
+            "something accepts connections at that address but does not answer: check that \
+             --server points at the SpiroFS engine (or raise --check-timeout)",
+        ),
+        Error::NoAnswer { .. } => CliError::new(Exit::Server, error).hint(
+            "the server took the whole bundle but did not answer: it may still be deploying \
+             it; check the salt-master's log and `salt-run jobs.active` before deploying again \
+             (or raise --response-timeout)",
+        ),
+        Error::UploadStalled { .. } => CliError::new(Exit::Connection, error).hint(
+            "the server or a proxy in between stopped taking data without answering; nothing \
+             was deployed. Check the salt-master, then retry (or raise --stall-timeout)",
+        ),
         Error::BundleLength { .. } => CliError::new(Exit::Bundle, error)
             .hint("retry once nothing is writing to the project, its artifacts or its repository"),
+        Error::TlsPort { https, .. } => {
+            let hint = format!(
+                "use {https}, without --insecure: trust the server's certificate with \
+                 --ssl-cert FILE if a private CA signed it"
+            );
+            CliError::new(Exit::Connection, error).hint(hint)
+        }
         Error::UploadReset { .. } | Error::Connection { .. } => {
             CliError::new(Exit::Connection, error)
                 .hint("the connection broke: check the network and the salt-master, then retry")
@@ -106,6 +137,11 @@ fn exit_and_hint(error: Error, args: &Args) -> CliError {
         Error::Status { .. } | Error::NotEventStream { .. } => CliError::new(Exit::Server, error)
             .hint("check that --server (or SPIRO_URL) points at the SpiroFS deploy engine"),
         Error::BadEvent { .. } => CliError::new(Exit::Server, error),
+        Error::EventTooLarge { .. } => CliError::new(Exit::Server, error).hint(
+            "the connection was closed there, so the rest of the deploy is not shown: it may \
+             still be running on the salt-master (`salt-run jobs.active`); check that --server \
+             points at SpiroFS",
+        ),
         Error::StreamCut { .. } => CliError::new(Exit::Incomplete, error).hint(
             "the deploy may still be running on the salt-master: check with \
              `salt-run jobs.active` before deploying again",
@@ -142,6 +178,26 @@ mod tests {
             source: None,
         };
         assert_eq!(client_error(cut, &args).exit, Exit::Incomplete);
+        let too_large = Error::EventTooLarge { limit: 64 << 20 };
+        assert_eq!(client_error(too_large, &args).exit, Exit::Server);
+        let no_answer = |after_upload| Error::NoAnswer {
+            url: "https://h/".into(),
+            request: "x",
+            timeout: std::time::Duration::from_secs(1),
+            after_upload,
+        };
+        assert_eq!(client_error(no_answer(false), &args).exit, Exit::Connection);
+        assert_eq!(client_error(no_answer(true), &args).exit, Exit::Server);
+        let proxy = Error::Proxy {
+            url: "https://h/".into(),
+            proxy: "http://p:3128".into(),
+            variable: "HTTPS_PROXY",
+            reason: "the proxy refused the connection".into(),
+            source: None,
+        };
+        let proxy = client_error(proxy, &args);
+        assert_eq!(proxy.exit, Exit::Connection);
+        assert!(proxy.hint.unwrap().contains("NO_PROXY"));
         let plain = Error::PlainHttp {
             url: "http://h/".into(),
         };

@@ -38,7 +38,7 @@ pub fn check(args: &Args) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-/// The client for `--server`, `--insecure`, `--ssl-cert` and `--connect-timeout`.
+/// The client for `--server`, `--insecure`, `--ssl-cert` and the timeouts.
 fn client(args: &Args) -> Result<Client, CliError> {
     crate::credentials::check_server_url(&args.server)?;
     let token = token(args)?.clone();
@@ -49,20 +49,37 @@ fn client(args: &Args) -> Result<Client, CliError> {
     } else {
         Tls::System
     };
-    let timeout = Duration::try_from_secs_f64(args.connect_timeout)
+    let mut options = Options::new(&args.server, token)
+        .tls(tls)
+        .connect_timeout(seconds("--connect-timeout", args.connect_timeout)?)
+        .check_timeout(seconds("--check-timeout", args.check_timeout)?)
+        .stall_timeout(seconds("--stall-timeout", args.stall_timeout)?)
+        .response_timeout(seconds("--response-timeout", args.response_timeout)?);
+    if let Some(limit) = test_event_limit() {
+        options = options.event_limit(limit);
+    }
+    Client::new(options).map_err(|e| client_error(e, args))
+}
+
+/// The value of the timeout `flag`: a positive number of seconds.
+fn seconds(flag: &str, value: f64) -> Result<Duration, CliError> {
+    Duration::try_from_secs_f64(value)
         .ok()
         .filter(|t| !t.is_zero())
         .ok_or_else(|| {
             CliError::msg(
                 Exit::Usage,
-                format!(
-                    "--connect-timeout {} is not a positive number of seconds",
-                    args.connect_timeout
-                ),
+                format!("{flag} {value} is not a positive number of seconds"),
             )
-        })?;
-    let options = Options::new(&args.server, token)
-        .tls(tls)
-        .connect_timeout(timeout);
-    Client::new(options).map_err(|e| client_error(e, args))
+        })
+}
+
+/// The test suite's smaller event limit, so that a test need not send 64 MiB to pass it:
+/// `SPIRO_DEPLOY_TEST_EVENT_LIMIT` (bytes). Not a user setting: the library's
+/// [`Options::event_limit`] is.
+fn test_event_limit() -> Option<usize> {
+    std::env::var("SPIRO_DEPLOY_TEST_EVENT_LIMIT")
+        .ok()?
+        .parse()
+        .ok()
 }

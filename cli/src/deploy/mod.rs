@@ -3,11 +3,14 @@
 //! - `connect`: the client from the flags, checked before anything is built (`--check`);
 //! - `names` and `token`: what is refused before anything is sent;
 //! - `upload`: the bundle built into the upload, the progress, the events shown;
+//! - `interrupt`: what Ctrl-C did to the deploy, said before exiting 130;
 //! - `client_error`: a client error's exit status, hint and warnings;
 //! - `render`: the events as text or JSON lines.
 
 mod client_error;
 mod connect;
+mod deadline;
+mod interrupt;
 mod names;
 mod render;
 mod token;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{Cause, Error};
+use crate::proxy::Proxy;
 
 /// What the classification needs to know about a request.
 #[derive(Clone, Debug)]
@@ -20,6 +21,8 @@ pub(crate) struct Classifier {
     pub(crate) connect_timeout: Duration,
     /// Bytes of the bundle handed to the connection; `Some` for the upload request only.
     pub(crate) sent: Option<Arc<AtomicU64>>,
+    /// The proxy the requests go through, if the environment sets one for the server.
+    pub(crate) proxy: Option<Proxy>,
 }
 
 impl Classifier {
@@ -64,6 +67,12 @@ impl Classifier {
             };
         }
         let text = chain_text(&error);
+        if let Some(proxy) = &self.proxy
+            && (error.is_connect() || error.is_timeout() || !self.is_upload())
+        {
+            // Every connection goes to the proxy first: its failure is not the server's.
+            return self.proxy_error(proxy, &error, &text);
+        }
         if error.is_timeout() || (error.is_connect() && text.contains("timed out")) {
             return Error::ConnectTimeout {
                 url,
@@ -92,11 +101,99 @@ impl Classifier {
         if self.is_upload() {
             return self.upload_error(root_cause(error));
         }
+        if self.plain_http && answered_in_tls_or_cut(&text, io_kind) {
+            return Error::TlsPort {
+                https: url.replacen("http://", "https://", 1),
+                url,
+                source: root_cause(error),
+            };
+        }
         Error::Connection {
             url,
             source: root_cause(error),
         }
     }
+}
+
+impl Classifier {
+    /// [`Error::Proxy`] for a request that failed at or through `proxy`.
+    fn proxy_error(&self, proxy: &Proxy, error: &reqwest::Error, text: &str) -> Error {
+        let io_kind = find_cause::<io::Error>(error).map(io::Error::kind);
+        let reason = if io_kind == Some(io::ErrorKind::ConnectionRefused) {
+            "the proxy refused the connection".to_owned()
+        } else if text.contains("proxy authorization required") {
+            PROXY_AUTH.to_owned()
+        } else if error.is_timeout() || text.contains("timed out") {
+            format!(
+                "the proxy did not accept the connection within {} s",
+                self.connect_timeout.as_secs_f64()
+            )
+        } else if text.contains("dns error") || text.contains("failed to lookup address") {
+            "the proxy's host name does not resolve".to_owned()
+        } else if text.contains("unexpected end of file") {
+            "the proxy closed the connection without answering".to_owned()
+        } else if text.contains("tunnel error") {
+            "the proxy did not open a tunnel to the server (it refused, or it does not answer \
+             as an HTTP proxy)"
+                .to_owned()
+        } else if text.contains("invalid HTTP") || text.contains("parse") {
+            "the proxy's answer is not HTTP".to_owned()
+        } else {
+            "the request through the proxy failed".to_owned()
+        };
+        Error::Proxy {
+            url: self.url.clone(),
+            proxy: proxy.shown.clone(),
+            variable: proxy.variable,
+            reason,
+            source: Some(root_cause_ref(error)),
+        }
+    }
+
+    /// A `407` answer is the proxy's, not the server's (a plain `http://` server is reached
+    /// through the proxy without a tunnel, so the proxy's refusal is an ordinary answer).
+    pub(crate) fn proxy_status(&self, error: Error) -> Error {
+        match (&self.proxy, error.status()) {
+            (Some(proxy), Some(407)) => Error::Proxy {
+                url: self.url.clone(),
+                proxy: proxy.shown.clone(),
+                variable: proxy.variable,
+                reason: PROXY_AUTH.to_owned(),
+                // `Error::Status` would say "the server answered": it is the proxy's answer.
+                source: None,
+            },
+            _ => error,
+        }
+    }
+}
+
+/// A proxy's `407`, in words.
+const PROXY_AUTH: &str = "the proxy asks for authentication (407 Proxy Authentication Required): \
+     put the user and password in the proxy URL";
+
+/// The innermost cause of `error`, as text.
+fn root_cause_ref(error: &(dyn StdError + 'static)) -> Cause {
+    chain(error)
+        .last()
+        .map_or_else(String::new, |innermost| innermost.to_string())
+        .into()
+}
+
+/// Whether a plain-HTTP request (before any upload) failed as it does on a TLS port: the
+/// server's TLS alert is not an HTTP status line (rustls, hyper: "invalid HTTP version"), or
+/// the server reset or closed the connection without answering (OpenSSL, so SpiroFS). A plain
+/// HTTP server answers a `GET /` rather than cutting it.
+fn answered_in_tls_or_cut(text: &str, io_kind: Option<io::ErrorKind>) -> bool {
+    text.contains("invalid HTTP version")
+        || text.contains("connection closed before message completed")
+        || matches!(
+            io_kind,
+            Some(
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::UnexpectedEof
+            )
+        )
 }
 
 /// Whether a `T` is anywhere in `error`'s chain.

@@ -54,6 +54,11 @@ pub struct Client {
     /// Whether `GET /` has accepted the token.
     checked: AtomicBool,
     connect_timeout: Duration,
+    check_timeout: Duration,
+    /// The proxy the environment sets for the server, named in errors.
+    proxy: Option<crate::proxy::Proxy>,
+    /// How long an upload may stall and its answer take, and how large an event may be.
+    limits: upload::Limits,
     http: reqwest::Client,
     rt: Arc<Runtime>,
 }
@@ -119,12 +124,20 @@ impl Client {
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
+        let proxy = crate::proxy::proxy_for(&url);
         Ok(Client {
             url,
             shown_url,
             plain_http,
             authorization,
             connect_timeout: options.connect_timeout,
+            check_timeout: options.check_timeout,
+            proxy,
+            limits: upload::Limits {
+                stall: options.stall_timeout,
+                response: options.response_timeout,
+                event_limit: options.event_limit,
+            },
             http,
             rt: Arc::new(rt),
             checked: AtomicBool::new(false),
@@ -156,15 +169,26 @@ impl Client {
             .get(self.url.clone())
             .header(AUTHORIZATION, self.authorization.clone());
         let classifier = self.classifier(None);
-        self.rt.block_on(async {
+        let check = async {
             let response = request.send().await.map_err(|e| classifier.classify(e))?;
             if response.status() == StatusCode::OK {
                 self.checked.store(true, Ordering::Relaxed);
                 Ok(())
             } else {
-                Err(status_error(response).await)
+                Err(classifier.proxy_status(status_error(response).await))
             }
-        })
+        };
+        // A server that takes the connection and never answers must not hang the deploy.
+        self.rt
+            .block_on(async { tokio::time::timeout(self.check_timeout, check).await })
+            .unwrap_or_else(|_| {
+                Err(Error::NoAnswer {
+                    url: self.shown_url.clone(),
+                    request: "the token check (GET /)",
+                    timeout: self.check_timeout,
+                    after_upload: false,
+                })
+            })
     }
 
     /// What classifying a failure of a request to this server needs; `sent` counts the
@@ -176,6 +200,7 @@ impl Client {
             plain_http: self.plain_http,
             connect_timeout: self.connect_timeout,
             sent,
+            proxy: self.proxy.clone(),
         }
     }
 
@@ -226,12 +251,15 @@ impl Client {
         let classifier = self.classifier(Some(bridge.sent.clone()));
         Ok(Upload::new(
             bridge,
-            response,
-            answered_rx,
+            upload::Request {
+                response,
+                answered: answered_rx,
+            },
             classifier,
             self.rt.clone(),
             deploy.highstate,
             deploy.bundle_len,
+            self.limits,
         ))
     }
 

@@ -119,6 +119,59 @@ pub enum Error {
         #[source]
         source: Cause,
     },
+    /// The proxy set in the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`) failed:
+    /// it refused the connection, asked for authentication, or did not answer as a proxy.
+    #[error("cannot reach {url} through the proxy {proxy} (from {variable}): {reason}")]
+    Proxy {
+        /// The server URL.
+        url: String,
+        /// The proxy, `scheme://host:port` (never its user info).
+        proxy: String,
+        /// The environment variable that set it.
+        variable: &'static str,
+        /// What went wrong, in words.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// The server took the connection (and the request) but did not answer in time.
+    #[error("the server at {url} did not answer {request} within {}", seconds(*timeout))]
+    NoAnswer {
+        /// The URL.
+        url: String,
+        /// Which request, in words (`the token check (GET /)`, `the deploy`…).
+        request: &'static str,
+        /// The timeout in force.
+        timeout: Duration,
+        /// Whether the whole bundle had been sent (the server may be deploying it).
+        after_upload: bool,
+    },
+    /// The server stopped reading the bundle: the upload made no progress for too long.
+    #[error(
+        "the upload to {url} made no progress for {} ({sent} bytes had been sent): the server \
+         stopped reading it", seconds(*timeout)
+    )]
+    UploadStalled {
+        /// The URL.
+        url: String,
+        /// Bytes of the request body handed to the connection.
+        sent: u64,
+        /// The timeout in force.
+        timeout: Duration,
+    },
+    /// A plain `http://` request answered in TLS (an alert), or cut by a reset or a close
+    /// before any answer: the port most likely speaks HTTPS.
+    #[error("{url} did not answer in plain HTTP: the server seems to speak TLS on that port")]
+    TlsPort {
+        /// The URL.
+        url: String,
+        /// The same URL with `https://`, to use instead.
+        https: String,
+        /// The underlying error.
+        #[source]
+        source: Cause,
+    },
     /// Any other connection failure before the server answered.
     #[error("the request to {url} failed")]
     Connection {
@@ -154,6 +207,13 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// The server sent an event larger than the limit
+    /// ([`Options::event_limit`](crate::Options::event_limit)); the stream was closed there.
+    #[error("the server sent an event larger than the limit of {}", mib(*limit))]
+    EventTooLarge {
+        /// The limit on an event's data, in bytes.
+        limit: usize,
+    },
     /// A known event whose data does not have the documented shape.
     #[error("the server sent a malformed `{event}` event")]
     BadEvent {
@@ -175,6 +235,20 @@ pub enum Error {
     /// A bug in this client: a state its own code should have made impossible.
     #[error("internal error in the deploy client: {0}")]
     Internal(&'static str),
+}
+
+/// `30 s`, `1.5 s`.
+fn seconds(duration: Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
+}
+
+/// `64 MiB`, or the exact byte count when it is not a whole number of MiB.
+fn mib(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl Error {

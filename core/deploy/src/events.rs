@@ -9,13 +9,20 @@ use crate::error::{Cause, Error};
 use crate::event::Event;
 use crate::sse::{SseEvent, SseParser};
 
+/// The limit on one event's data, when not set with [`Options::event_limit`]: 64 MiB.
+///
+/// [`Options::event_limit`]: crate::Options::event_limit
+pub const DEFAULT_EVENT_LIMIT: usize = crate::sse::DEFAULT_EVENT_LIMIT;
+
 /// The deploy's events as they arrive. Reading blocks for as long as the server is silent
 /// (there is no read timeout: a highstate can take an hour); TCP keepalive notices a dead
 /// peer.
 ///
 /// The iterator ends after `highstate-finish` or `exception`, or, without highstate, when the
 /// stream ends after `deploy-bundle`. A stream that ends or breaks before that yields
-/// [`Error::StreamCut`] as its last item.
+/// [`Error::StreamCut`] as its last item. An event over the limit
+/// ([`Options::event_limit`](crate::Options::event_limit)) yields [`Error::EventTooLarge`] and
+/// ends the iterator: memory stays bounded whatever the server sends.
 pub struct Events {
     rt: Arc<Runtime>,
     response: Option<reqwest::Response>,
@@ -26,6 +33,8 @@ pub struct Events {
     done: bool,
     /// The `data` of the event `next` returned last, as the server sent it.
     last_data: Option<String>,
+    /// The error to yield once the events before it are out.
+    failed: Option<Error>,
 }
 
 impl std::fmt::Debug for Events {
@@ -40,16 +49,23 @@ impl std::fmt::Debug for Events {
 impl Events {
     /// The events of `response`, a 200 event stream; `highstate` says whether
     /// `highstate-finish` is expected.
-    pub(crate) fn new(rt: Arc<Runtime>, response: reqwest::Response, highstate: bool) -> Events {
+    /// `event_limit` bounds one event's data.
+    pub(crate) fn new(
+        rt: Arc<Runtime>,
+        response: reqwest::Response,
+        highstate: bool,
+        event_limit: usize,
+    ) -> Events {
         Events {
             rt,
             response: Some(response),
-            parser: SseParser::new(),
+            parser: SseParser::with_limit(event_limit),
             pending: VecDeque::new(),
             highstate,
             seen_deploy: false,
             done: false,
             last_data: None,
+            failed: None,
         }
     }
 
@@ -71,6 +87,9 @@ impl Events {
             if let Some(event) = self.pending.pop_front() {
                 return Some(Ok(event));
             }
+            if let Some(error) = self.failed.take() {
+                return Some(Err(error));
+            }
             if self.done {
                 return None;
             }
@@ -78,8 +97,16 @@ impl Events {
             match self.rt.block_on(response.chunk()) {
                 Ok(Some(bytes)) => {
                     let mut out = Vec::new();
-                    self.parser.push(&bytes, &mut out);
+                    let pushed = self.parser.push(&bytes, &mut out);
                     self.pending.extend(out);
+                    if let Err(too_large) = pushed {
+                        // Dropping the response closes the connection: nothing more is read.
+                        self.done = true;
+                        self.response = None;
+                        self.failed = Some(Error::EventTooLarge {
+                            limit: too_large.limit,
+                        });
+                    }
                 }
                 Ok(None) => {
                     self.done = true;

@@ -5,7 +5,8 @@
 //!   exactly as the SpiroFS server expects it, streaming from whatever writes the tar (such as
 //!   `spiro_bundle::Builder`) without holding it in memory.
 //! - [`Events`] yields [`Event`]s as the server sends them, parsed by a WHATWG-conformant
-//!   Server-Sent Events parser ([`sse`]); there is no read timeout.
+//!   Server-Sent Events parser ([`sse`]); there is no read timeout, and an event over
+//!   [`Options::event_limit`] (64 MiB by default) ends the stream with an error.
 //! - [`Caveats`] reads a token's macaroon caveats to refuse an expired token or a project the
 //!   token does not cover before anything is uploaded.
 //! - [`validate_project`] and [`validate_deployment`] refuse names that would escape on the
@@ -26,6 +27,7 @@ mod events;
 mod macaroon;
 mod names;
 mod options;
+mod proxy;
 mod redact;
 pub mod sse;
 mod tls;
@@ -38,7 +40,7 @@ pub use event::{
     Event, HighstateStart, HighstateUpdate, MinionResult, Ret, Returned, State, StateResult,
     Status, Summary,
 };
-pub use events::Events;
+pub use events::{DEFAULT_EVENT_LIMIT, Events};
 pub use macaroon::{CaveatProblem, Caveats, MacaroonError, unix_now};
 pub use names::{NameError, validate_deployment, validate_project};
 pub use options::{Options, Tls};

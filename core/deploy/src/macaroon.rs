@@ -37,8 +37,9 @@ pub struct MacaroonError(String);
 pub enum CaveatProblem {
     /// `not_after` is in the past.
     #[error(
-        "the token expired {} ago (at Unix time {not_after})",
-        human_duration(now.saturating_sub(*not_after))
+        "the token expired {} ago ({})",
+        human_duration(now.saturating_sub(*not_after)),
+        utc_date(*not_after)
     )]
     Expired {
         /// When it expired (Unix time).
@@ -48,8 +49,9 @@ pub enum CaveatProblem {
     },
     /// `not_before` is in the future.
     #[error(
-        "the token is not valid for another {} (from Unix time {not_before})",
-        human_duration(not_before.saturating_sub(*now))
+        "the token is not valid for another {} (from {})",
+        human_duration(not_before.saturating_sub(*now)),
+        utc_date(*not_before)
     )]
     NotYetValid {
         /// When it becomes valid (Unix time).
@@ -77,6 +79,15 @@ fn covered(allowed: &[String]) -> String {
     } else {
         let list: Vec<String> = allowed.iter().map(|p| format!("{p:?}")).collect();
         format!("it covers {}", list.join(", "))
+    }
+}
+
+/// A Unix time as a UTC date in RFC 3339 (`2026-11-30T12:00:00Z`): people read dates, not
+/// seconds since 1970. A time no calendar can hold stays a number.
+fn utc_date(unix_time: i64) -> String {
+    match jiff::Timestamp::from_second(unix_time) {
+        Ok(date) => date.to_string(),
+        Err(_) => format!("Unix time {unix_time}"),
     }
 }
 
@@ -219,35 +230,13 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Serialises a version-1 macaroon the way SpiroFS does (URL-safe base64, with a dummy
-/// all-zero signature), for the tests: a token made here is never valid on a server.
-#[cfg(test)]
-fn encode_v1(location: &str, identifier: &str, caveats: &[&str]) -> String {
-    fn packet(out: &mut Vec<u8>, key: &str, value: &[u8]) {
-        let len = 4 + key.len() + 1 + value.len() + 1;
-        out.extend_from_slice(format!("{len:04x}").as_bytes());
-        out.extend_from_slice(key.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(value);
-        out.push(b'\n');
-    }
-    let mut out = Vec::new();
-    packet(&mut out, "location", location.as_bytes());
-    packet(&mut out, "identifier", identifier.as_bytes());
-    for caveat in caveats {
-        packet(&mut out, "cid", caveat.as_bytes());
-    }
-    packet(&mut out, "signature", &[0u8; 32]);
-    base64::engine::general_purpose::URL_SAFE.encode(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn reads_and_merges_caveats() {
-        let token = Token::new(encode_v1(
+        let token = Token::new(spiro_tests::server::issue_token(
             "loc",
             "id",
             &[
@@ -277,8 +266,28 @@ mod tests {
     }
 
     #[test]
+    fn token_times_are_shown_as_utc_dates_and_how_long_ago() {
+        let expired = CaveatProblem::Expired {
+            not_after: 1_796_040_000,
+            now: 1_796_040_000 + 3 * 86_400,
+        };
+        assert_eq!(
+            expired.to_string(),
+            "the token expired 3 days ago (2026-11-30T12:00:00Z)"
+        );
+        let early = CaveatProblem::NotYetValid {
+            not_before: 1_796_040_000,
+            now: 1_796_040_000 - 600,
+        };
+        assert_eq!(
+            early.to_string(),
+            "the token is not valid for another 10 min (from 2026-11-30T12:00:00Z)"
+        );
+    }
+
+    #[test]
     fn root_token_allows_every_project_and_padding_is_optional() {
-        let encoded = encode_v1("loc", "id", &[r#"{"not_before": 0}"#]);
+        let encoded = spiro_tests::server::issue_token("loc", "id", &[r#"{"not_before": 0}"#]);
         let token = Token::new(encoded.trim_end_matches('='));
         let c = Caveats::read(&token).unwrap();
         assert!(c.check("anything", 1).is_ok());

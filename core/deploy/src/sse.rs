@@ -7,6 +7,28 @@
 //! `:` comments, fields without a colon, one optional space after the colon, `id` (ignored when
 //! it holds NUL) and `retry` (only ASCII digits). Input is pushed in chunks of any size; a
 //! line of several megabytes is scanned once (`memchr`) and copied once, whatever the chunking.
+//!
+//! Memory is bounded: an event whose data grows past the parser's limit
+//! ([`DEFAULT_EVENT_LIMIT`] unless set with [`SseParser::with_limit`]), or a line (with no end
+//! in sight, or many small `data:` lines adding up) longer than the limit plus
+//! [`LINE_SLACK`], is an [`EventTooLarge`] error, found before more than that is buffered.
+
+/// The default limit on an event's data: 64 MiB. A `highstate-update` of a real fleet can be
+/// several megabytes (thousands of states with their diffs); 64 MiB leaves a wide margin while
+/// keeping a misbehaving server from exhausting memory.
+pub const DEFAULT_EVENT_LIMIT: usize = 64 << 20;
+
+/// How much longer than the event limit one line may be: room for the field name, the colon
+/// and the space before the value.
+pub const LINE_SLACK: usize = 1024;
+
+/// An event (or one line) went past the parser's limit; the parser refuses all further input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("an event of the stream is larger than the limit of {limit} bytes")]
+pub struct EventTooLarge {
+    /// The limit on an event's data, in bytes.
+    pub limit: usize,
+}
 
 /// One dispatched event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,13 +48,14 @@ pub struct SseEvent {
 /// use spiro_client::sse::SseParser;
 /// let mut parser = SseParser::new();
 /// let mut events = Vec::new();
-/// parser.push(b"event: deploy-bundle\r\ndata: {\"msg\":", &mut events);
-/// parser.push(b" \"Deploying bundle\"}\r\n\r\n", &mut events);
+/// parser.push(b"event: deploy-bundle\r\ndata: {\"msg\":", &mut events)?;
+/// parser.push(b" \"Deploying bundle\"}\r\n\r\n", &mut events)?;
 /// assert_eq!(events.len(), 1);
 /// assert_eq!(events[0].event, "deploy-bundle");
 /// assert_eq!(events[0].data, r#"{"msg": "Deploying bundle"}"#);
+/// # Ok::<(), spiro_client::sse::EventTooLarge>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
     /// Bytes of the current, unfinished line.
     line: Vec<u8>,
@@ -46,17 +69,46 @@ pub struct SseParser {
     event: String,
     last_id: String,
     retry: Option<u64>,
+    /// The largest event data accepted, in bytes.
+    limit: usize,
+    /// Set once the limit was exceeded: the stream cannot be resynchronised.
+    failed: bool,
+}
+
+impl Default for SseParser {
+    fn default() -> SseParser {
+        SseParser::new()
+    }
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl SseParser {
-    /// A parser at the start of a stream.
+    /// A parser at the start of a stream, with the [`DEFAULT_EVENT_LIMIT`].
     pub fn new() -> SseParser {
+        SseParser::with_limit(DEFAULT_EVENT_LIMIT)
+    }
+
+    /// A parser at the start of a stream that refuses an event whose data is over `limit`
+    /// bytes (and a line over `limit` + [`LINE_SLACK`]).
+    pub fn with_limit(limit: usize) -> SseParser {
         SseParser {
+            line: Vec::new(),
+            after_cr: false,
             bom: Some(0),
-            ..SseParser::default()
+            data: String::new(),
+            has_data: false,
+            event: String::new(),
+            last_id: String::new(),
+            retry: None,
+            limit,
+            failed: false,
         }
+    }
+
+    /// The limit on an event's data, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// The last `retry:` value, in milliseconds. The deploy client never reconnects (a deploy
@@ -70,8 +122,33 @@ impl SseParser {
         !self.line.is_empty() || self.has_data || !self.event.is_empty()
     }
 
-    /// Feeds `chunk` and appends every event it completes to `out`.
-    pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) {
+    /// Feeds `chunk` and appends every event it completes to `out`. Fails, and keeps failing,
+    /// once an event or a line is over the limit (the events completed before it are in
+    /// `out`).
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), EventTooLarge> {
+        if self.failed {
+            return Err(self.too_large());
+        }
+        let result = self.push_unchecked(chunk, out);
+        if result.is_err() {
+            // Let go of what was buffered: the rest of the stream is not read.
+            self.failed = true;
+            self.line = Vec::new();
+            self.data = String::new();
+            self.event = String::new();
+        }
+        result
+    }
+
+    fn too_large(&self) -> EventTooLarge {
+        EventTooLarge { limit: self.limit }
+    }
+
+    fn push_unchecked(
+        &mut self,
+        mut chunk: &[u8],
+        out: &mut Vec<SseEvent>,
+    ) -> Result<(), EventTooLarge> {
         if let Some(matched) = self.bom {
             // The BOM may arrive split across chunks: match it byte by byte.
             let mut matched = matched;
@@ -79,7 +156,7 @@ impl SseParser {
                 match chunk.first() {
                     None => {
                         self.bom = Some(matched);
-                        return;
+                        return Ok(());
                     }
                     Some(&b) if b == BOM[matched] => {
                         matched += 1;
@@ -89,17 +166,21 @@ impl SseParser {
                         // Not a BOM after all: the bytes matched so far are content.
                         let partial = BOM[..matched].to_vec();
                         self.bom = None;
-                        self.push_lines(&partial, out);
+                        self.push_lines(&partial, out)?;
                         break;
                     }
                 }
             }
             self.bom = None;
         }
-        self.push_lines(chunk, out);
+        self.push_lines(chunk, out)
     }
 
-    fn push_lines(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) {
+    fn push_lines(
+        &mut self,
+        mut chunk: &[u8],
+        out: &mut Vec<SseEvent>,
+    ) -> Result<(), EventTooLarge> {
         if self.after_cr {
             self.after_cr = false;
             if chunk.first() == Some(&b'\n') {
@@ -108,11 +189,12 @@ impl SseParser {
         }
         while let Some(end) = memchr::memchr2(b'\r', b'\n', chunk) {
             if self.line.is_empty() {
-                self.process_line(&chunk[..end], out);
+                self.process_line(&chunk[..end], out)?;
             } else {
+                self.check_line(end)?;
                 self.line.extend_from_slice(&chunk[..end]);
                 let line = std::mem::take(&mut self.line);
-                self.process_line(&line, out);
+                self.process_line(&line, out)?;
                 // Keep the allocation for the next long line, but do not hoard megabytes.
                 self.line = line;
                 self.line.clear();
@@ -130,16 +212,31 @@ impl SseParser {
                 }
             }
         }
+        // The rest is an unfinished line: refuse it before buffering past the limit.
+        self.check_line(chunk.len())?;
         self.line.extend_from_slice(chunk);
+        Ok(())
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+    /// Whether the unfinished line may grow by `more` bytes.
+    fn check_line(&self, more: usize) -> Result<(), EventTooLarge> {
+        let limit = self.limit.saturating_add(LINE_SLACK);
+        if self.line.len().saturating_add(more) > limit {
+            return Err(self.too_large());
+        }
+        Ok(())
+    }
+
+    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), EventTooLarge> {
         if line.is_empty() {
             self.dispatch(out);
-            return;
+            return Ok(());
+        }
+        if line.len() > self.limit.saturating_add(LINE_SLACK) {
+            return Err(self.too_large());
         }
         if line[0] == b':' {
-            return; // a comment
+            return Ok(()); // a comment
         }
         let (name, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
@@ -151,6 +248,11 @@ impl SseParser {
         match name {
             b"event" => self.event = String::from_utf8_lossy(value).into_owned(),
             b"data" => {
+                // Many small lines add up: the joined data is what is bounded.
+                let joined = self.data.len() + usize::from(self.has_data) + value.len();
+                if joined > self.limit {
+                    return Err(self.too_large());
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -167,6 +269,7 @@ impl SseParser {
             }
             _ => {} // unknown fields are ignored
         }
+        Ok(())
     }
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
@@ -190,9 +293,10 @@ impl SseParser {
 /// Parses a complete stream at once; what is pending at the end (an event without its
 /// closing blank line) is discarded, as the spec says.
 pub fn parse_all(input: &[u8]) -> Vec<SseEvent> {
-    let mut parser = SseParser::new();
+    let mut parser = SseParser::with_limit(usize::MAX);
     let mut out = Vec::new();
-    parser.push(input, &mut out);
+    // Unlimited: whatever is in memory already is parsed.
+    let _ = parser.push(input, &mut out);
     out
 }
 
@@ -252,8 +356,10 @@ mod tests {
     fn bom_only_at_start_and_split() {
         let mut parser = SseParser::new();
         let mut out = Vec::new();
-        parser.push(b"\xEF", &mut out);
-        parser.push(b"\xBB\xBFdata: x\n\n\xEF\xBB\xBFdata: y\n\n", &mut out);
+        parser.push(b"\xEF", &mut out).unwrap();
+        parser
+            .push(b"\xBB\xBFdata: x\n\n\xEF\xBB\xBFdata: y\n\n", &mut out)
+            .unwrap();
         assert_eq!(out[0], ev("message", "x"));
         // A second BOM is not stripped: its field name is not `data`.
         assert_eq!(out.len(), 1);
@@ -266,10 +372,10 @@ mod tests {
     fn crlf_split_across_chunks() {
         let mut parser = SseParser::new();
         let mut out = Vec::new();
-        parser.push(b"data: a\r", &mut out);
-        parser.push(b"\n", &mut out);
-        parser.push(b"\r", &mut out);
-        parser.push(b"\ndata: b\r\n\r\n", &mut out);
+        parser.push(b"data: a\r", &mut out).unwrap();
+        parser.push(b"\n", &mut out).unwrap();
+        parser.push(b"\r", &mut out).unwrap();
+        parser.push(b"\ndata: b\r\n\r\n", &mut out).unwrap();
         assert_eq!(out, [ev("message", "a"), ev("message", "b")]);
     }
 
@@ -277,7 +383,7 @@ mod tests {
     fn event_without_blank_line_is_discarded() {
         assert_eq!(parse_all(b"event: x\ndata: y\n"), []);
         let mut parser = SseParser::new();
-        parser.push(b"data: y\n", &mut Vec::new());
+        parser.push(b"data: y\n", &mut Vec::new()).unwrap();
         assert!(parser.has_pending());
     }
 
@@ -285,10 +391,12 @@ mod tests {
     fn retry_and_id_rules() {
         let mut parser = SseParser::new();
         let mut out = Vec::new();
-        parser.push(
-            b"retry: 1500\nretry: 12a\nid: a\0b\nid: 7\ndata\n\n",
-            &mut out,
-        );
+        parser
+            .push(
+                b"retry: 1500\nretry: 12a\nid: a\0b\nid: 7\ndata\n\n",
+                &mut out,
+            )
+            .unwrap();
         assert_eq!(parser.retry(), Some(1500));
         assert_eq!(out[0].id, "7");
         assert_eq!(out[0].data, "");
@@ -301,7 +409,7 @@ mod tests {
         let mut parser = SseParser::new();
         let mut out = Vec::new();
         for chunk in input.as_bytes().chunks(8192) {
-            parser.push(chunk, &mut out);
+            parser.push(chunk, &mut out).unwrap();
         }
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].data.len(), payload.len());
@@ -345,7 +453,7 @@ mod tests {
                 let mut rest = &input[..];
                 while !rest.is_empty() {
                     let n = 1 + rng.below(rest.len().min(7));
-                    parser.push(&rest[..n], &mut out);
+                    parser.push(&rest[..n], &mut out).unwrap();
                     rest = &rest[n..];
                 }
                 assert_eq!(out, whole, "input {:?}", String::from_utf8_lossy(&input));
@@ -357,6 +465,54 @@ mod tests {
                 assert!(!event.data.contains('\r'));
             }
         }
+    }
+
+    #[test]
+    fn an_event_over_the_limit_is_refused() {
+        // Exactly the limit passes; one byte more fails, and the parser stays failed.
+        let mut parser = SseParser::with_limit(10);
+        let mut out = Vec::new();
+        parser.push(b"data: 0123456789\n\n", &mut out).unwrap();
+        assert_eq!(out, [ev("message", "0123456789")]);
+        let err = parser.push(b"data: 0123456789A\n\n", &mut out).unwrap_err();
+        assert_eq!(err, EventTooLarge { limit: 10 });
+        assert!(parser.push(b"data: x\n\n", &mut out).is_err());
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn small_data_lines_adding_up_are_refused() {
+        let mut parser = SseParser::with_limit(100);
+        let mut out = Vec::new();
+        let mut result = Ok(());
+        for _ in 0..60 {
+            result = result.and_then(|()| parser.push(b"data: x\n", &mut out));
+        }
+        assert_eq!(result, Err(EventTooLarge { limit: 100 }));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_line_without_end_is_refused_before_it_is_buffered() {
+        let mut parser = SseParser::with_limit(1000);
+        let chunk = [b'x'; 256];
+        let mut pushed = 0;
+        let err = loop {
+            match parser.push(&chunk, &mut Vec::new()) {
+                Ok(()) => pushed += chunk.len(),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(err.limit, 1000);
+        assert!(pushed <= 1000 + LINE_SLACK, "{pushed}");
+        // A long comment line is a line like any other.
+        let mut parser = SseParser::with_limit(10);
+        let long_comment = format!(":{}\n", "c".repeat(2000));
+        assert!(
+            parser
+                .push(long_comment.as_bytes(), &mut Vec::new())
+                .is_err()
+        );
     }
 
     struct XorShift(u64);

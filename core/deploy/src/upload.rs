@@ -141,6 +141,23 @@ pub(crate) fn bridge() -> (Bridge, reqwest::Body) {
     (Bridge { tx, sent }, reqwest::Body::wrap_stream(stream))
 }
 
+/// The bounds of an upload: how long it waits for the connection to take more of the
+/// bundle and for the answer once it has all of it, and how large an event may be.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) stall: Duration,
+    pub(crate) response: Duration,
+    /// The largest event accepted, in bytes of its data.
+    pub(crate) event_limit: usize,
+}
+
+/// The upload request on its way: the task sending it, and the status of the server's
+/// answer once it came (0 if the request failed instead).
+pub(crate) struct Request {
+    pub(crate) response: JoinHandle<reqwest::Result<reqwest::Response>>,
+    pub(crate) answered: watch::Receiver<Option<u16>>,
+}
+
 /// A deploy in progress: write the tar bundle to it (it is a [`Write`]r), then call
 /// [`finish`](Upload::finish). Writes block while the connection is busy, so memory stays at
 /// about a megabyte whatever the bundle's size.
@@ -157,6 +174,9 @@ pub struct Upload {
     written: u64,
     /// The length announced in `Content-Length`, if any: the bundle must be exactly that long.
     announced: Option<u64>,
+    limits: Limits,
+    /// Set when a write waited longer than `limits.stall` for the connection.
+    stalled: bool,
 }
 
 impl std::fmt::Debug for Upload {
@@ -173,27 +193,29 @@ fn broken_pipe(message: &str) -> io::Error {
 }
 
 impl Upload {
-    /// The upload whose request (with `bridge`'s body) the task `response` is sending.
+    /// The upload whose request (with `bridge`'s body) is on its way.
     pub(crate) fn new(
         bridge: Bridge,
-        response: JoinHandle<reqwest::Result<reqwest::Response>>,
-        answered: watch::Receiver<Option<u16>>,
+        request: Request,
         classifier: Classifier,
         rt: Arc<Runtime>,
         highstate: bool,
         announced: Option<u64>,
+        limits: Limits,
     ) -> Upload {
         Upload {
             tx: Some(bridge.tx),
             buf: Vec::with_capacity(CHUNK),
             pool: ChunkPool::default(),
-            response: Some(response),
-            answered,
+            response: Some(request.response),
+            answered: request.answered,
             classifier,
             rt,
             highstate,
             written: 0,
             announced,
+            limits,
+            stalled: false,
         }
     }
 
@@ -223,9 +245,11 @@ impl Upload {
             }
             Err(mpsc::error::TrySendError::Full(chunk)) => chunk,
         };
-        // Wait for room, or for an early answer (a server that says 401 and stops reading).
+        // Wait for room, or for an early answer (a server that says 401 and stops reading), or
+        // give up on a server that stopped reading without answering.
         let mut answered = self.answered.clone();
-        self.rt.block_on(async {
+        let stall = self.limits.stall;
+        let result = self.rt.block_on(async {
             tokio::select! {
                 permit = tx.reserve() => match permit {
                     Ok(permit) => {
@@ -237,8 +261,28 @@ impl Upload {
                 _ = answered.wait_for(|a| matches!(a, Some(status) if *status != 200)) => {
                     Err(broken_pipe("the server answered before the upload was complete"))
                 }
+                () = tokio::time::sleep(stall) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the upload made no progress for {} s", stall.as_secs_f64()),
+                )),
             }
-        })
+        });
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() == io::ErrorKind::TimedOut)
+        {
+            self.stalled = true;
+        }
+        result
+    }
+
+    /// [`Error::UploadStalled`] with what was sent so far.
+    fn stall_error(&self) -> Error {
+        Error::UploadStalled {
+            url: self.classifier.url().to_owned(),
+            sent: self.classifier.sent(),
+            timeout: self.limits.stall,
+        }
     }
 
     fn send_buffer(&mut self) -> io::Result<()> {
@@ -262,22 +306,41 @@ impl Upload {
                 .unwrap_or(Error::BundleLength { announced, written }));
         }
         let sent = self.send_buffer().and_then(|()| self.send(Chunk::End));
+        if self.stalled {
+            // The request task is stuck writing to a server that does not read: `Drop`
+            // cancels it.
+            return Err(self.stall_error());
+        }
         self.tx = None;
         let Some(handle) = self.response.take() else {
             // Only `finish` and `abort` take the handle, and both consume the upload.
             return Err(Error::Internal("the upload's request is gone"));
         };
-        let response = match self.rt.block_on(handle) {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => return Err(self.classifier.classify(e)),
-            Err(join) => return Err(Error::Task(join)),
+        let abort = handle.abort_handle();
+        let answer = self
+            .rt
+            .block_on(async { tokio::time::timeout(self.limits.response, handle).await });
+        let response = match answer {
+            Ok(Ok(Ok(response))) => response,
+            Ok(Ok(Err(e))) => return Err(self.classifier.classify(e)),
+            Ok(Err(join)) => return Err(Error::Task(join)),
+            Err(_) => {
+                abort.abort();
+                return Err(Error::NoAnswer {
+                    url: self.classifier.url().to_owned(),
+                    request: "the deploy",
+                    timeout: self.limits.response,
+                    after_upload: true,
+                });
+            }
         };
         if let (Err(e), true) = (sent, response.status().is_success()) {
             return Err(self.classifier.upload_error(Box::new(e)));
         }
         let status = response.status();
         if status != StatusCode::OK {
-            return Err(self.rt.block_on(status_error(response)));
+            let error = self.rt.block_on(status_error(response));
+            return Err(self.classifier.proxy_status(error));
         }
         let content_type = response
             .headers()
@@ -288,7 +351,12 @@ impl Upload {
         if !content_type.starts_with("text/event-stream") {
             return Err(Error::NotEventStream { content_type });
         }
-        Ok(Events::new(self.rt.clone(), response, self.highstate))
+        Ok(Events::new(
+            self.rt.clone(),
+            response,
+            self.highstate,
+            self.limits.event_limit,
+        ))
     }
 
     /// Abandons the upload: the server sees a broken request and deploys nothing. Returns the
@@ -297,6 +365,10 @@ impl Upload {
     pub fn abort(mut self) -> Option<Error> {
         // Dropping the sender without `End` makes the body fail.
         self.tx = None;
+        if self.stalled {
+            // The body is not even polled: no answer is coming. `Drop` cancels the request.
+            return Some(self.stall_error());
+        }
         let handle = self.response.take()?;
         let result = self
             .rt

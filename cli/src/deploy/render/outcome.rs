@@ -2,11 +2,13 @@
 //! status it leads to. No formatting here.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use spiro_client::{Event, MinionResult};
+use spiro_client::{Event, MinionResult, Ret, Summary};
 
 use crate::error::{CliError, Exit};
 
+use super::junit::duration_ms;
 use super::plural;
 
 /// The deploy's outcome as the events tell it.
@@ -26,6 +28,80 @@ pub struct Outcome {
     pub exception: Option<String>,
     /// Whether `highstate-finish` came.
     pub finished: bool,
+    /// Each minion's counts, in the order they reported (non-returning minions included).
+    pub minions: Vec<MinionOutcome>,
+    /// The `--timeout` that ran out before the deploy ended.
+    pub timed_out: Option<Duration>,
+}
+
+/// How one minion's highstate went, in counts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinionOutcome {
+    /// The minion id.
+    pub minion: String,
+    /// What became of its highstate.
+    pub status: MinionStatus,
+    /// Its states' counts (zeros unless `status` is `Succeeded` or `Failed`).
+    pub summary: Summary,
+    /// Its states that changed something, failed ones included (as Salt counts `changed=`).
+    pub changed_states: usize,
+    /// The sum of its states' durations, in milliseconds.
+    pub run_time_ms: f64,
+}
+
+/// What became of one minion's highstate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MinionStatus {
+    /// Every state succeeded.
+    Succeeded,
+    /// A state failed (or the retcode said so).
+    Failed,
+    /// Its states did not render.
+    RenderError,
+    /// It did not return.
+    NoReturn,
+    /// It returned something this client cannot read.
+    Unreadable,
+}
+
+impl MinionStatus {
+    /// The status's name in `--format json`'s summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            MinionStatus::Succeeded => "succeeded",
+            MinionStatus::Failed => "failed",
+            MinionStatus::RenderError => "render-error",
+            MinionStatus::NoReturn => "no-return",
+            MinionStatus::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl MinionOutcome {
+    /// The outcome `result` means for `minion`.
+    pub fn new(minion: &str, result: &MinionResult) -> MinionOutcome {
+        let status = match result {
+            MinionResult::NoReturn { .. } => MinionStatus::NoReturn,
+            MinionResult::Other(_) => MinionStatus::Unreadable,
+            MinionResult::Returned(returned) => match &returned.ret {
+                Ret::States(_) if result.is_success() => MinionStatus::Succeeded,
+                Ret::States(_) => MinionStatus::Failed,
+                Ret::RenderErrors(_) => MinionStatus::RenderError,
+                Ret::Other(_) => MinionStatus::Unreadable,
+            },
+        };
+        let states = match result {
+            MinionResult::Returned(returned) => returned.states().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        MinionOutcome {
+            minion: minion.to_owned(),
+            status,
+            summary: result.summary(),
+            changed_states: states.iter().filter(|state| state.changed()).count(),
+            run_time_ms: states.iter().filter_map(duration_ms).sum(),
+        }
+    }
 }
 
 impl Outcome {
@@ -41,19 +117,29 @@ impl Outcome {
     pub fn record(&mut self, event: &Event) {
         match event {
             Event::HighstateStart(start) => self.targeted = Some(start.minions.clone()),
-            // A minion that did not return (`failed: true`) has not reported its states.
-            Event::HighstateUpdate(update)
-                if matches!(update.result, MinionResult::NoReturn { .. }) => {}
             Event::HighstateUpdate(update) => {
+                self.minions
+                    .push(MinionOutcome::new(&update.minion, &update.result));
+                self.record_report(update);
+            }
+            Event::HighstateFinish(_) => self.finished = true,
+            Event::Exception(status) => self.exception = Some(status.msg.trim_end().to_owned()),
+            _ => {}
+        }
+    }
+
+    /// Remembers whether the minion of `update` reported, and whether it failed.
+    fn record_report(&mut self, update: &spiro_client::HighstateUpdate) {
+        match update {
+            // A minion that did not return (`failed: true`) has not reported its states.
+            update if matches!(update.result, MinionResult::NoReturn { .. }) => {}
+            update => {
                 self.reported.push(update.minion.clone());
                 self.reported_set.insert(update.minion.clone());
                 if !update.result.is_success() {
                     self.failed.push(update.minion.clone());
                 }
             }
-            Event::HighstateFinish(_) => self.finished = true,
-            Event::Exception(status) => self.exception = Some(status.msg.trim_end().to_owned()),
-            _ => {}
         }
     }
 
@@ -67,6 +153,21 @@ impl Outcome {
             .collect()
     }
 
+    /// The targeted minions from which no `highstate-update` came at all (unlike
+    /// [`unreported`](Outcome::unreported), without those that said they did not return).
+    pub fn silent(&self) -> Vec<&str> {
+        let no_return: HashSet<&str> = self
+            .minions
+            .iter()
+            .filter(|m| m.status == MinionStatus::NoReturn)
+            .map(|m| m.minion.as_str())
+            .collect();
+        self.unreported()
+            .into_iter()
+            .filter(|m| !no_return.contains(m))
+            .collect()
+    }
+
     /// The exit status: 0 only when the deploy was accepted and, with highstate on, every
     /// targeted minion reported and every state succeeded.
     pub fn exit(&self) -> Result<Exit, CliError> {
@@ -76,6 +177,9 @@ impl Outcome {
                 format!("the server failed during the deploy: {exception}"),
             )
             .hint("the salt-master's log has the details (a YAML error in spirotop.sls is a common cause)"));
+        }
+        if let Some(timeout) = self.timed_out {
+            return Err(self.timed_out_error(timeout));
         }
         if !self.highstate {
             return Ok(Exit::Success);
@@ -115,6 +219,33 @@ impl Outcome {
             ));
         }
         Ok(Exit::Success)
+    }
+}
+
+impl Outcome {
+    /// `--timeout` ran out: which minions had not reported, and where the highstate may still
+    /// be running.
+    fn timed_out_error(&self, timeout: Duration) -> CliError {
+        let after = humantime::format_duration(timeout);
+        let unreported = self.unreported();
+        let message = match (&self.targeted, unreported.is_empty()) {
+            (None, _) => {
+                format!("the deploy timed out after {after}, before the highstate started")
+            }
+            (Some(_), true) => format!(
+                "the deploy timed out after {after}, before the server said it was complete"
+            ),
+            (Some(targeted), false) => format!(
+                "the deploy timed out after {after}: {} of {} {} did not report: {}",
+                unreported.len(),
+                targeted.len(),
+                plural(targeted.len(), "minion", "minions"),
+                unreported.join(", ")
+            ),
+        };
+        CliError::msg(Exit::Incomplete, message).hint(
+            "the highstate may still be running on the salt-master: `salt-run jobs.active` there lists it",
+        )
     }
 }
 

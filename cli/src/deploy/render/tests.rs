@@ -6,6 +6,7 @@ use serde_json::Value;
 use spiro_client::Event;
 
 use super::*;
+use crate::args::StateOutput;
 
 /// `insta::assert_snapshot!` with short file names (`snapshots/<name>.snap`) and no
 /// expression in the header: the test names say what each holds.
@@ -44,12 +45,17 @@ fn render(format: Format, highstate: bool, events: &[(&str, &str)], interrupted:
     for (name, data) in events {
         report.event_with_data(&event(name, data), Some(data));
     }
-    if interrupted {
-        report.interrupted();
-    }
-    let shown = anstream::adapter::strip_bytes(&report.out).into_vec();
+    let (end, out) = match interrupted {
+        true => {
+            let cut = CliError::msg(Exit::Incomplete, "the event stream was cut");
+            let (error, out) = report.interrupt(cut);
+            (Err(error), out)
+        }
+        false => report.finish_with("the minion did not report"),
+    };
+    let shown = anstream::adapter::strip_bytes(&out).into_vec();
     let mut text = String::from_utf8(shown).unwrap();
-    match report.finish() {
+    match end {
         Ok(exit) => text += &format!("---\nexit: {exit:?}\n"),
         Err(err) => text += &format!("---\nexit: {:?}\n{}", err.exit, err.render()),
     }
@@ -353,4 +359,121 @@ fn a_closed_output_does_not_stop_the_deploy() {
     }
     assert!(report.closed);
     assert_eq!(report.finish().unwrap_err().exit, Exit::Incomplete);
+}
+
+/// Every `--state-output` mode, verbose and not, against what Salt's own highstate outputter
+/// prints for the same results (`fixtures/salt/`, made by `fixtures/salt/make.py`; colour off).
+#[test]
+fn state_output_modes_match_salts_outputter() {
+    let data: serde_json::Map<String, Value> =
+        serde_json::from_str(include_str!("fixtures/salt/highstate.json")).unwrap();
+    let expected = [
+        (
+            StateOutput::Full,
+            true,
+            include_str!("fixtures/salt/full-verbose-true.txt"),
+        ),
+        (
+            StateOutput::Full,
+            false,
+            include_str!("fixtures/salt/full-verbose-false.txt"),
+        ),
+        (
+            StateOutput::Terse,
+            true,
+            include_str!("fixtures/salt/terse-verbose-true.txt"),
+        ),
+        (
+            StateOutput::Terse,
+            false,
+            include_str!("fixtures/salt/terse-verbose-false.txt"),
+        ),
+        (
+            StateOutput::Mixed,
+            true,
+            include_str!("fixtures/salt/mixed-verbose-true.txt"),
+        ),
+        (
+            StateOutput::Mixed,
+            false,
+            include_str!("fixtures/salt/mixed-verbose-false.txt"),
+        ),
+        (
+            StateOutput::Changes,
+            true,
+            include_str!("fixtures/salt/changes-verbose-true.txt"),
+        ),
+        (
+            StateOutput::Changes,
+            false,
+            include_str!("fixtures/salt/changes-verbose-false.txt"),
+        ),
+    ];
+    for (output, verbose, salt) in expected {
+        let mut shown = Vec::new();
+        for (minion, ret) in &data {
+            let failed = ret
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|state| state["result"] == Value::Bool(false));
+            let update = serde_json::json!({
+                "minion": minion,
+                "result": {"ret": ret, "retcode": if failed { 2 } else { 0 }, "out": "highstate"},
+            });
+            let update = serde_json::from_value(update).unwrap();
+            human::write_minion(&mut shown, &update, States { output, verbose }).unwrap();
+        }
+        let shown = anstream::adapter::strip_bytes(&shown).into_vec();
+        let shown = String::from_utf8(shown).unwrap();
+        assert_eq!(
+            shown, salt,
+            "--state-output={output:?} --state-verbose={verbose}"
+        );
+    }
+}
+
+/// The JUnit report of hostile text is well-formed XML with no control character: an
+/// independent parser reads back what was shown, made visible.
+#[test]
+fn junit_of_control_characters_is_valid_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.xml");
+    let junit = Junit::create(&path, "spiro-deploy web/prod").unwrap();
+    let mut report = Report::to_writer(Format::Human, true, Vec::new()).junit(Some(junit));
+    let hostile = "a\u{1b}]0;t\u{7}<&>\"'\u{0}\u{ffff}]]>";
+    let state = serde_json::json!({
+        "name": hostile, "result": false, "comment": hostile, "changes": {hostile: hostile},
+        "__run_num__": 0, "__id__": hostile, "__sls__": hostile, "duration": "2.5 ms",
+    });
+    let update = serde_json::json!({
+        "minion": hostile,
+        "result": {"retcode": 2, "ret": {format!("cmd_|-{hostile}_|-x_|-run"): state}},
+    });
+    for (name, data) in [
+        (
+            "highstate-start",
+            serde_json::json!({"minions": [hostile, "silent"]}).to_string(),
+        ),
+        ("highstate-update", update.to_string()),
+        ("highstate-finish", "{}".to_owned()),
+    ] {
+        report.event_with_data(&event(name, &data), Some(&data));
+    }
+    assert_eq!(report.finish().unwrap_err().exit, Exit::Incomplete);
+    let xml = std::fs::read_to_string(&path).unwrap();
+    assert!(!xml.chars().any(|c| c.is_control() && c != '\n'), "{xml}");
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suites: Vec<_> = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    let shown = r#"a\u{1b}]0;t\u{7}<&>"'\u{0}�]]>"#;
+    assert_eq!(suites[0].attribute("name"), Some(shown));
+    assert_eq!(suites[1].attribute("name"), Some("silent"));
+    let case = suites[0].first_element_child().unwrap();
+    assert_eq!(case.attribute("time"), Some("0.003"));
+    let failure = case.first_element_child().unwrap();
+    assert_eq!(failure.attribute("message"), Some(shown));
 }

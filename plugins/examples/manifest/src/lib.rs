@@ -19,6 +19,8 @@
 //! Build: `cargo build --release -p spiro-scanner-manifest` gives
 //! `target/release/libspiro_scanner_manifest.so`; see `plugins/README.md` for installing it.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader};

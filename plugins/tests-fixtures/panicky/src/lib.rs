@@ -7,6 +7,8 @@
 //! - `ask-twice`: asks `should_skip` about `a` and `b` and yields those not skipped;
 //! - anything else: yields `ok.txt` ("ok\n").
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, Read};
 use std::path::Path;
 
