@@ -368,7 +368,8 @@ fn gitcommit_holds_head_and_git_describe_all() {
     let members = bundle(root, &["p", "d"]);
     assert_eq!(names(&members)[0], ".gitcommit");
     let content = String::from_utf8(member(&members, ".gitcommit").content.clone()).unwrap();
-    assert_eq!(content, format!("{head}{describe}"));
+    // Byte for byte what spiro-deploy 0.4 writes: no newline after the describe line.
+    assert_eq!(content, format!("{head}{}", describe.trim_end()));
     assert!(
         describe.starts_with("heads/main") || describe.starts_with("tags/v1.0-1-g"),
         "{describe}"
@@ -392,9 +393,10 @@ fn git_source_matches_the_head_commit() {
         .into_iter()
         .filter(|n| n.starts_with("_source/"))
         .collect();
+    // git archive includes the committed _salt; the bundle carries it at its root only.
     assert!(
-        source.contains(&"_source/_salt/top.sls"),
-        "git archive includes _salt: {source:?}"
+        !source.iter().any(|n| n.starts_with("_source/_salt")),
+        "{source:?}"
     );
     assert!(source.contains(&"_source/src/main.py"), "{source:?}");
     assert!(!source.contains(&"_source/uncommitted.txt"), "{source:?}");
@@ -404,6 +406,101 @@ fn git_source_matches_the_head_commit() {
     assert_eq!(
         member(&members, "_source/données/été.txt").content,
         b"chaud\n"
+    );
+}
+
+/// A project with `_salt` below the top (left out of `_source/` by every scanner, as 0.4 does)
+/// and committed files below VCS-metadata names (content for the git scanner, as for
+/// `git archive`; left out by the fs scanner).
+fn repository_with_nested_salt_and_vcs_names() -> tempfile::TempDir {
+    let dir = repository();
+    let root = dir.path();
+    write(root, "docs/_salt/x.sls", "nested\n");
+    write(root, "docs/readme.txt", "docs\n");
+    write(root, ".hg/.keep", "");
+    write(root, "fixtures/CVS/Root", "x\n");
+    git_commit_all(root, "nested _salt and VCS names");
+    dir
+}
+
+#[test]
+fn no_source_path_has_a_salt_component() {
+    let dir = repository_with_nested_salt_and_vcs_names();
+    for scanner in ["git", "fs"] {
+        let members = bundle(
+            dir.path(),
+            &[&format!("--include-source={scanner}"), "p", "d"],
+        );
+        let names = names(&members);
+        assert!(
+            names.contains(&"_source/docs/readme.txt"),
+            "{scanner}: {names:?}"
+        );
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("_source/") && n.split('/').any(|c| c == "_salt")),
+            "{scanner}: {names:?}"
+        );
+        assert!(names.contains(&"top.sls"), "{scanner}: {names:?}");
+    }
+}
+
+#[test]
+fn committed_vcs_names_are_content_for_git_only() {
+    let dir = repository_with_nested_salt_and_vcs_names();
+    let git = bundle(dir.path(), &["--include-source=git", "p", "d"]);
+    let git = names(&git);
+    assert!(git.contains(&"_source/.hg/.keep"), "{git:?}");
+    assert!(git.contains(&"_source/fixtures/CVS/Root"), "{git:?}");
+    let fs = bundle(dir.path(), &["--include-source=fs", "p", "d"]);
+    let fs = names(&fs);
+    assert!(
+        !fs.iter()
+            .any(|n| n.contains(".hg") || n.contains("CVS") || n.contains(".git/")),
+        "{fs:?}"
+    );
+}
+
+#[test]
+fn include_source_takes_a_scanner_name_after_a_space_as_04_does() {
+    let dir = repository();
+    write(dir.path(), "uncommitted.txt", "x");
+    // `fs` names a scanner: taken as METHOD (it used to be taken as PROJECT, listing git).
+    let out = run(spiro_deploy(dir.path()).args(["--list", "--include-source", "fs"]));
+    assert!(out.status.success());
+    assert!(contains(&out.stdout, "_source/uncommitted.txt"));
+    let with_space = bundle(dir.path(), &["--include-source", "git", "p", "d"]);
+    assert!(names(&with_space).contains(&"_source/src/main.py"));
+    assert!(!names(&with_space).contains(&"_source/uncommitted.txt"));
+    // Any other word is PROJECT, and the flag is the bare form.
+    let bare = bundle(dir.path(), &["--include-source", "myproject", "staging"]);
+    assert!(names(&bare).contains(&"_source/src/main.py"));
+}
+
+#[test]
+fn include_source_takes_a_plugin_name_or_library_path_after_a_space() {
+    let dir = project();
+    let plugins = tempfile::tempdir().unwrap();
+    // Not a real library: that it is reported as the plugin proves the word was taken as METHOD.
+    write(plugins.path(), "libspiro_scanner_fake.so", "not a library");
+    let out = run(spiro_deploy(dir.path())
+        .env("SPIRO_PLUGIN_PATH", plugins.path())
+        .args(["--list", "--include-source", "fake"]));
+    let stderr = bundle_failure(&out);
+    assert!(stderr.contains("libspiro_scanner_fake.so"), "{stderr}");
+    let library = plugins.path().join("libspiro_scanner_fake.so");
+    let out = run(spiro_deploy(dir.path())
+        .args(["--list", "--include-source"])
+        .arg(&library));
+    let stderr = bundle_failure(&out);
+    assert!(stderr.contains("libspiro_scanner_fake.so"), "{stderr}");
+    // Without the library on the search path, `fake` is PROJECT.
+    let out = run(spiro_deploy(dir.path()).args(["--list", "--include-source", "fake", "d"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

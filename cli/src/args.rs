@@ -1,5 +1,6 @@
 //! Command-line arguments.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -74,8 +75,11 @@ pub struct Args {
 
     /// Add the source under _source/, found by METHOD: `git` (the HEAD commit, like
     /// `git archive HEAD`), `fs` or `filesystem` (every file here except _salt, VCS metadata and
-    /// .spiroignore matches), or a plugin's name or path. Without METHOD: `git` inside a git
-    /// repository, `fs` elsewhere. Repeatable
+    /// .spiroignore matches), or a plugin's name or path. No source path has a `_salt` component,
+    /// whatever METHOD. Without METHOD: `git` inside a git repository, `fs` elsewhere.
+    /// `--include-source METHOD` (with a space, as spiro-deploy 0.4
+    /// takes it) works when METHOD names a built-in scanner, a plugin on the search path or a
+    /// library file; any other next word is not taken, and stays PROJECT. Repeatable
     #[arg(
         long,
         value_name = "METHOD",
@@ -323,7 +327,8 @@ impl TokenSource {
 impl Args {
     /// Parses the process's arguments, exiting with status 2 on a usage error.
     pub fn parse_from_env() -> Args {
-        let matches = Args::command().get_matches();
+        let argv = join_include_source(std::env::args_os(), crate::scanners::names_a_scanner);
+        let matches = Args::command().get_matches_from(argv);
         let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         args.token_source = match matches.value_source("token") {
             Some(ValueSource::CommandLine) => TokenSource::Flag,
@@ -394,9 +399,82 @@ impl Args {
     }
 }
 
+/// The `--include-source` flag, whose value clap takes only after `=`.
+const INCLUDE_SOURCE: &str = "--include-source";
+
+/// Rewrites `--include-source METHOD` (two words) to `--include-source=METHOD` when
+/// `names_a_scanner(METHOD)`, as spiro-deploy 0.4's argparse (`nargs='?'`) takes it. clap cannot
+/// do this alone: an optional value given with a space would swallow the project name
+/// (`--include-source myproject staging`), so the flag's value needs `=`, and only a word that
+/// really names a scanner is taken here. Nothing after `--` is touched.
+fn join_include_source(
+    argv: impl IntoIterator<Item = OsString>,
+    names_a_scanner: impl Fn(&str) -> bool,
+) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut argv = argv.into_iter().peekable();
+    while let Some(arg) = argv.next() {
+        if arg == "--" {
+            out.push(arg);
+            out.extend(argv);
+            break;
+        }
+        if arg == INCLUDE_SOURCE {
+            let method = argv
+                .peek()
+                .and_then(|next| next.to_str())
+                .filter(|next| !next.starts_with('-') && names_a_scanner(next))
+                .map(str::to_owned);
+            if let Some(method) = method {
+                argv.next();
+                out.push(format!("{INCLUDE_SOURCE}={method}").into());
+                continue;
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn joined(argv: &[&str]) -> Vec<String> {
+        let names_a_scanner = |word: &str| matches!(word, "fs" | "git" | "./libx.so");
+        join_include_source(argv.iter().map(OsString::from), names_a_scanner)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn include_source_takes_a_scanner_name_after_a_space() {
+        assert_eq!(
+            joined(&["s", "--include-source", "fs", "p", "d"]),
+            ["s", "--include-source=fs", "p", "d"]
+        );
+        assert_eq!(
+            joined(&["s", "--include-source", "./libx.so", "--list"]),
+            ["s", "--include-source=./libx.so", "--list"]
+        );
+        let args =
+            Args::try_parse_from(joined(&["s", "--list", "--include-source", "git"])).unwrap();
+        assert_eq!(args.include_source, ["git"]);
+        assert_eq!(args.project, None);
+    }
+
+    #[test]
+    fn include_source_leaves_other_words_to_the_positionals() {
+        let kept = ["s", "--include-source", "myproject", "staging"];
+        assert_eq!(joined(&kept), kept);
+        let kept = ["s", "--include-source", "--list", "fs"];
+        assert_eq!(joined(&kept), kept);
+        let kept = ["s", "--", "--include-source", "fs"];
+        assert_eq!(joined(&kept), kept);
+        let kept = ["s", "--include-source=git", "fs", "d"];
+        assert_eq!(joined(&kept), kept);
+    }
 
     #[test]
     fn clap_definition_is_valid() {

@@ -46,6 +46,30 @@ pub fn resolve(
     })
 }
 
+/// Whether `word` names a scanner, for `--include-source METHOD` given with a space: a
+/// built-in's name, a file (a plugin library given by path), or a plugin whose library is on
+/// the search path. Nothing is loaded: a broken plugin found here is reported when it is
+/// opened, as for `--include-source=METHOD`.
+pub fn names_a_scanner(word: &str) -> bool {
+    if word.is_empty() || word.contains('\0') {
+        return false;
+    }
+    if spiro_scanners::BUILTIN
+        .iter()
+        .any(|(name, _)| *name == word)
+    {
+        return true;
+    }
+    if spiro_plugin_host::is_path(word) {
+        return Path::new(word).is_file();
+    }
+    let file = spiro_plugin_host::library_file_name(word);
+    spiro_plugin_host::SearchPath::from_env()
+        .dirs()
+        .iter()
+        .any(|dir| dir.join(&file).is_file())
+}
+
 /// `--list-scanners`: the built-ins, then every plugin found, loaded or refused with the reason.
 pub fn list() -> Result<Exit, CliError> {
     let search = spiro_plugin_host::SearchPath::from_env();

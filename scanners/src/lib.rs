@@ -105,7 +105,9 @@ pub fn builtin(name: &str, root: &Path) -> Option<Box<dyn Scanner>> {
 }
 
 /// The `fs` scanner of a project's source at `root`: everything below it but the `_salt`
-/// directory ([`exclusion::SALT_DIR`]), which the bundle carries at its root already.
+/// directory ([`exclusion::SALT_DIR`]), which the bundle carries at its root already. (The
+/// builder's source policy, [`exclusion::source_policy`], leaves out `_salt` at any depth, and
+/// VCS metadata, for every file-system scanner; this exclusion keeps the scanner right alone.)
 pub fn fs_source(root: &Path) -> FsScanner {
     FsScanner::new(root).exclude(exclusion::SALT_DIR)
 }

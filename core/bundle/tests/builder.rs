@@ -99,12 +99,50 @@ fn entries_a_scanner_should_have_skipped_are_dropped() {
         entries: vec![
             (".git/config", 1, b"s"),
             ("src/.hg/x", 1, b"s"),
+            ("_salt/top.sls", 1, b"s"),
+            ("docs/_salt/x", 1, b"s"),
             ("ok", 1, b"k"),
         ],
     };
     let mut builder = Builder::new(Vec::new());
     builder.add_source(&sloppy).unwrap();
     assert_eq!(tar_names(&builder.finish().unwrap()), ["_source/ok"]);
+}
+
+/// A scanner that says its entries are a commit's content, and yields them regardless.
+struct Committed(Fixed);
+
+impl Scanner for Committed {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
+        self.0.scan(should_skip)
+    }
+    fn yields_commit_content(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_commits_vcs_names_are_content_but_its_salt_is_not() {
+    let commit = Committed(Fixed {
+        name: "commit",
+        entries: vec![
+            (".hg/.keep", 0, b""),
+            ("fixtures/CVS/Root", 1, b"x"),
+            ("_salt/top.sls", 1, b"s"),
+            ("docs/_salt/x", 1, b"s"),
+        ],
+    });
+    let mut builder = Builder::new(Vec::new());
+    // Through `dyn` and `Box`, as the CLI holds scanners: the declaration must carry through.
+    let boxed: Box<dyn Scanner> = Box::new(commit);
+    builder.add_source(&boxed).unwrap();
+    assert_eq!(
+        tar_names(&builder.finish().unwrap()),
+        ["_source/.hg/.keep", "_source/fixtures/CVS/Root"]
+    );
 }
 
 #[test]

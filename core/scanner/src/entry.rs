@@ -199,6 +199,15 @@ pub trait Scanner {
     /// Starts a scan. Errors that stop the scan before it yields anything (no repository, an
     /// unreadable root) come back here; errors on single entries come through the iterator.
     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> crate::Result<Entries<'s>>;
+
+    /// Whether the entries are the content of a commit (as the `git` scanner's are) rather than
+    /// a walk of the file system. A commit's content is bundled as committed, so a builder
+    /// leaves version-control metadata out only of file-system walks: a committed `.hg/.keep`
+    /// is content, as it is to `git archive`. `false` unless a scanner says otherwise, so
+    /// plugins are treated as file-system scanners.
+    fn yields_commit_content(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Scanner + ?Sized> Scanner for &S {
@@ -208,6 +217,9 @@ impl<S: Scanner + ?Sized> Scanner for &S {
     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> crate::Result<Entries<'s>> {
         (**self).scan(should_skip)
     }
+    fn yields_commit_content(&self) -> bool {
+        (**self).yields_commit_content()
+    }
 }
 
 impl<S: Scanner + ?Sized> Scanner for Box<S> {
@@ -216,5 +228,8 @@ impl<S: Scanner + ?Sized> Scanner for Box<S> {
     }
     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> crate::Result<Entries<'s>> {
         (**self).scan(should_skip)
+    }
+    fn yields_commit_content(&self) -> bool {
+        (**self).yields_commit_content()
     }
 }

@@ -136,6 +136,12 @@ impl Scanner for GitScanner {
         SCANNER
     }
 
+    /// The commit's content: bundled as committed (a committed `.hg/.keep` included), as
+    /// `git archive` bundles it.
+    fn yields_commit_content(&self) -> bool {
+        true
+    }
+
     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
         let Some(repo) = discover(&self.dir)? else {
             return Err(GitError::NotARepository {

@@ -23,13 +23,12 @@ pub(super) fn top(name: &str) -> EntryName {
     EntryName::new(name).expect("the layout's names are valid")
 }
 
-/// What `.gitcommit` holds: the hash on line 1 and the `git describe --all` output on line 2
-/// (no second line when git would print nothing).
+/// What `.gitcommit` holds, byte for byte what spiro-deploy 0.4 writes: the hash, a newline,
+/// and what `git describe --all` prints without its final newline, with no newline at the end
+/// of the file (0.4 joins the two stripped outputs with one `\n`). When describe prints
+/// nothing, that is the hash and its newline alone.
 pub(super) fn gitcommit_content(commit: &GitCommit) -> String {
-    match commit.describe.as_str() {
-        "" => format!("{}\n", commit.hash),
-        describe => format!("{}\n{describe}\n", commit.hash),
-    }
+    format!("{}\n{}", commit.hash, commit.describe)
 }
 
 /// The safe bundle name for an artifact path, under `_artifacts/`.

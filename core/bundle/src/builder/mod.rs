@@ -13,7 +13,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use spiro_scanner::{Candidate, EntryKind, EntryName, Scanner, ShouldSkip, bytes_path};
-use spiro_scanners::exclusion::{resolves_into_vcs_metadata, skip_vcs_metadata};
+use spiro_scanners::exclusion::{resolves_into_vcs_metadata, skip_vcs_metadata, source_policy};
 use spiro_scanners::{FsScanner, GitCommit, entry_from_disk};
 
 use crate::{Error, Refusal};
@@ -277,12 +277,15 @@ impl<W: Write> Builder<W> {
         self.add_virtual(&layout::top(GITCOMMIT_FILE), content.as_bytes())
     }
 
-    /// Adds what `scanner` yields under `_source/`, leaving out version-control metadata.
+    /// Adds what `scanner` yields under `_source/`, leaving out any path with a component
+    /// named `_salt` and, unless the scanner yields a commit's content, version-control
+    /// metadata ([`source_policy`](spiro_scanners::exclusion::source_policy)). The policy is
+    /// checked again on every name yielded, so a plugin that ignores it is held to it too.
     /// Call it once per scanner to compose several; a name produced twice is an error that
     /// names both scanners.
     pub fn add_source(&mut self, scanner: &dyn Scanner) -> crate::Result<()> {
         let prefix = layout::top(SOURCE_DIR);
-        self.add_scanner(Some(&prefix), scanner, &skip_vcs_metadata)
+        self.add_scanner(Some(&prefix), scanner, source_policy(scanner))
     }
 
     /// Adds what `scanner` yields under `prefix` (or at the root), asking `should_skip` first.
