@@ -104,8 +104,15 @@ fn bundle_through_fifo(project: &Path, target: &Path, fifo: &Path) -> Vec<u8> {
         .write(true)
         .open(fifo)
         .unwrap();
-    let fifo = fifo.to_owned();
-    let reader = std::thread::spawn(move || std::fs::read(fifo).unwrap());
+    // The read end is opened here, before spiro-deploy runs (`keep_open` counts as a writer, so
+    // this does not block): a reader thread that opened it only after spiro-deploy exited and
+    // `keep_open` was dropped would wait for a writer forever.
+    let mut read_end = std::fs::File::open(fifo).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut read_end, &mut bytes).unwrap();
+        bytes
+    });
     let output = run(spiro_deploy(project)
         .arg("--output")
         .arg(target)
