@@ -24,8 +24,14 @@ use spiro_tests::*;
 spiro_tests::spiro_deploy_binary!();
 
 /// The virtual environment with spiro-deploy 0.4, made on first use; `None` (after a loud
-/// message) when pip cannot reach the package index.
+/// message) when pip cannot reach the package index. Made once per test process: two tests
+/// making it at the same time saw each other's half-installed environment.
 fn spiro04_python() -> Option<PathBuf> {
+    static PYTHON: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_spiro04_venv).clone()
+}
+
+fn make_spiro04_venv() -> Option<PathBuf> {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("the target directory")
