@@ -58,6 +58,13 @@ pub fn spiro_deploy_command(bin: impl AsRef<OsStr>, dir: &Path) -> Command {
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("GITLAB_CI")
+        // The test servers are on 127.0.0.1: a proxy from the environment must not stand between.
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
         .env("NO_COLOR", "1");
     cmd
 }
