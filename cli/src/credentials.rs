@@ -47,14 +47,15 @@ pub fn read_token_file(path: &Path, setting: &str) -> Result<Token, CliError> {
 
 /// Refuses a server URL that carries user info (`https://user:password@host/`).
 ///
-/// Such a URL would send a Basic header beside the token, and a `#` or `?` in the password
-/// cuts the URL short where parsers look for the `@`, so that an error would print part of the
-/// password. The check is lexical and errs on the side of refusing: an `@` anywhere between
-/// `://` and the first `/` is user info. The error shows no part of the URL.
+/// Such a URL would send a Basic header beside the token, and a `/`, `#` or `?` in the
+/// password moves the point where parsers look for the `@` (`https://user:p/w@salt/` parses
+/// as the host `user`, port `p`, path `/w@salt/`), so that an error would print part of the
+/// password. The check is lexical and errs on the side of refusing: an `@` anywhere after
+/// `://` is taken for user info (SpiroFS serves `/`, so a real URL has none; a path that needs
+/// one can write it `%40`). The error shows no part of the URL.
 pub fn check_server_url(url: &str) -> Result<(), CliError> {
     let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
-    let authority = &after_scheme[..after_scheme.find('/').unwrap_or(after_scheme.len())];
-    if !authority.contains('@') {
+    if !after_scheme.contains('@') {
         return Ok(());
     }
     Err(CliError::msg(
@@ -80,12 +81,15 @@ mod tests {
             "https://user:p#w@salt/",
             "https://user:p?w@salt/",
             "user:pw@salt:4510/",
+            "https://user:p/w@salt/",
+            "https://user:12/secret@salt/",
         ] {
             let error = check_server_url(url).unwrap_err();
             assert_eq!(error.exit, Exit::Usage);
             let text = error.render();
             assert!(!text.contains("user") || !text.contains("pw"), "{text}");
             assert!(!text.contains("p#w") && !text.contains("p?w"), "{text}");
+            assert!(!text.contains("secret") && !text.contains("p/w"), "{text}");
         }
     }
 
@@ -93,7 +97,7 @@ mod tests {
     fn plain_urls_pass() {
         for url in [
             "https://salt:4510/",
-            "http://127.0.0.1:8080/spiro/@latest",
+            "http://127.0.0.1:8080/spiro/%40latest",
             "https://[::1]:4510/",
         ] {
             assert!(check_server_url(url).is_ok(), "{url}");
