@@ -141,7 +141,9 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
     }
     let file = output_file::OutputFile::create(&root.join(output))?;
     let plan = plan(args, root, &file.excluded())?;
-    let (file, stats) = plan.write(Builder::new(file))?;
+    let (file, stats) = plan
+        .write(Builder::new(file))
+        .map_err(|err| naming_the_output(err, output))?;
     let shown = file.path().to_owned();
     file.finish()?;
     output::status(&format!(
@@ -150,4 +152,43 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
         output::bundle_summary(&stats)
     ));
     Ok(())
+}
+
+/// A failure to write the bundle (a full disk, say) named after the `--output` file, which
+/// the builder does not know.
+fn naming_the_output(err: CliError, output: &Path) -> CliError {
+    let is_write = err
+        .error
+        .downcast_ref::<spiro_bundle::Error>()
+        .is_some_and(|e| matches!(e, spiro_bundle::Error::Write(_)));
+    if !is_write {
+        return err;
+    }
+    CliError::new(
+        err.exit,
+        OutputWriteError {
+            path: output.to_owned(),
+            source: err.error,
+        },
+    )
+    .hint("make room on its file system, or give --output another place")
+}
+
+/// `cannot write the bundle to `PATH``, caused by what the builder reported.
+#[derive(Debug)]
+struct OutputWriteError {
+    path: std::path::PathBuf,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for OutputWriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write the bundle to `{}`", self.path.display())
+    }
+}
+
+impl std::error::Error for OutputWriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
 }
