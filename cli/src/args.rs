@@ -36,6 +36,9 @@ Environment:
                      the proxy to reach the server through, and the hosts reached directly
   NO_COLOR, CLICOLOR_FORCE, CLICOLOR, TERM
                      colour: none with NO_COLOR or TERM=dumb; forced with CLICOLOR_FORCE
+  GITHUB_ACTIONS=true, GITHUB_STEP_SUMMARY
+                     GitHub Actions log groups and annotations, and the job summary's file
+  GITLAB_CI=true     GitLab CI collapsible sections
 
 Exit status: 0 success, 2 usage, 3 bundle, 4 connection/TLS, 5 auth (401/403),
 6 server failure, 7 failed states, 8 unreported minions, stream cut short or --timeout run out,

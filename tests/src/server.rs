@@ -629,7 +629,7 @@ async fn read_bundle(
         received.bundle = Some(kept);
     }
     match validator.await {
-        Ok(Ok(_)) if received.bundle_size < 1024 || received.bundle_size % 512 != 0 => {
+        Ok(Ok(_)) if received.bundle_size < 1024 || !received.bundle_size.is_multiple_of(512) => {
             received.tar_error = Some(format!("not a tar: {} bytes", received.bundle_size));
         }
         Ok(Ok(members)) => received.members = members,

@@ -75,9 +75,12 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, CliError> {
 }
 
 /// The test suite's smaller event limit, so that a test need not send 64 MiB to pass it:
-/// `SPIRO_DEPLOY_TEST_EVENT_LIMIT` (bytes). Not a user setting: the library's
-/// [`Options::event_limit`] is.
+/// `SPIRO_DEPLOY_TEST_EVENT_LIMIT` (bytes). Not a user setting (the library's
+/// [`Options::event_limit`] is): read by debug builds only, so no release binary obeys it.
 fn test_event_limit() -> Option<usize> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
     std::env::var("SPIRO_DEPLOY_TEST_EVENT_LIMIT")
         .ok()?
         .parse()

@@ -244,7 +244,7 @@ fn seconds(duration: Duration) -> String {
 
 /// `64 MiB`, or the exact byte count when it is not a whole number of MiB.
 fn mib(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")

@@ -250,12 +250,12 @@ impl<W: Write> Report<W> {
 
     /// Runs `write` on the JUnit report; a failure ends the report and is told at the end.
     fn write_junit(&mut self, write: impl FnOnce(&mut Junit) -> io::Result<()>) {
-        if let Some(junit) = &mut self.junit {
-            if let Err(err) = write(junit) {
-                let path = junit.path().to_owned();
-                self.junit = None;
-                self.junit_error = Some((path, err));
-            }
+        if let Some(junit) = &mut self.junit
+            && let Err(err) = write(junit)
+        {
+            let path = junit.path().to_owned();
+            self.junit = None;
+            self.junit_error = Some((path, err));
         }
     }
 }
