@@ -73,7 +73,15 @@ fn entry_with_opener<'s>(
     let mtime = mtime_of(meta);
     let file_type = meta.file_type();
     if file_type.is_symlink() {
-        let target = fs::read_link(path).map_err(|e| Error::read(path, e))?;
+        let target = fs::read_link(path).map_err(|e| match e.kind() {
+            // The walk saw a link that is no longer one (or no longer there): a swap, reported
+            // as such rather than as an unreadable file.
+            io::ErrorKind::InvalidInput | io::ErrorKind::NotFound => Error::Changed {
+                path: path.to_path_buf(),
+                what: "no longer the symlink the walk saw".into(),
+            },
+            _ => Error::read(path, e),
+        })?;
         return Ok(Some(Entry::symlink(
             name,
             os_bytes(target.as_os_str()).to_vec(),
