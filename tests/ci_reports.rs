@@ -46,25 +46,6 @@ fn deploy(server: &TestServer, dir: &Path, args: &[&str], env: &[(&str, &str)]) 
     run(cmd.arg("--insecure").args(args).args(["web", "prod"]))
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
-}
-
 /// A state whose comment holds what workflow commands must escape.
 fn awkward_state() -> StateSpec<'static> {
     StateSpec {

@@ -8,10 +8,6 @@ use spiro_tests::*;
 
 spiro_tests::spiro_deploy_binary!();
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 /// A usage error: exit status 2.
 fn assert_usage_error(output: &Output) {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(output));

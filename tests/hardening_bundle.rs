@@ -1,15 +1,9 @@
 //! The bundle's part of the hardening audit (issue 10), through the command line: what
 //! `spiro-deploy` refuses to put in a bundle.
 
-use std::process::Output;
-
 use spiro_tests::*;
 
 spiro_tests::spiro_deploy_binary!();
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 // Finding 3: a symlink out of the bundle was bundled as it is, and SpiroFS's fileserver
 // follows it.

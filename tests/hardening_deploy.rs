@@ -156,19 +156,6 @@ const PROXY_VARIABLES: [&str; 8] = [
     "no_proxy",
 ];
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stderr:\n{}",
-        stderr(output)
-    );
-}
-
 /// Runs `cmd` to its end and returns its output with its peak resident memory in KiB
 /// (`VmHWM`, read while it runs).
 #[cfg(target_os = "linux")]

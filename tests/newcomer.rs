@@ -14,15 +14,6 @@ use spiro_tests::*;
 
 spiro_tests::spiro_deploy_binary!();
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(output.status.code(), Some(code), "{}", stderr(output));
-}
-
 /// A token for the project `web`, valid from a minute ago for `lifetime` seconds.
 fn token_for(lifetime: i64) -> String {
     let now = spiro_client::unix_now();

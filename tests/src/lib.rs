@@ -88,6 +88,28 @@ pub fn run(cmd: &mut Command) -> Output {
     output
 }
 
+/// The output's standard output, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The output's standard error, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit status, showing both outputs when it is not `code`.
+#[track_caller]
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
 /// Runs the real `git` in `dir` (its own `HOME`) with a fixed identity and date, for fixtures
 /// only: tests need repositories exactly as git makes them and git itself as the oracle. The
 /// tool under test never runs git. See [`git::command`] and, for richer histories,
