@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use spiro_client::Token;
+use spiro_scanner::ScannerSpec;
 
 use crate::credentials;
 use crate::error::CliError;
@@ -80,19 +81,22 @@ pub struct Args {
     /// `git archive HEAD`), `fs` or `filesystem` (every file here except _salt, VCS metadata and
     /// .spiroignore matches), or a plugin's name or path. No source path has a `_salt` component,
     /// whatever METHOD. Without METHOD: `git` inside a git repository, `fs` elsewhere.
+    /// Options follow the name: `git,submodules,lfs=true` (a bare KEY means KEY=true);
+    /// --list-scanners shows what each scanner takes.
     /// `--include-source METHOD` (with a space, as spiro-deploy 0.4
     /// takes it) works when METHOD names a built-in scanner, a plugin on the search path or a
     /// library file; any other next word is not taken, and stays PROJECT. Repeatable
     #[arg(
         long,
-        value_name = "METHOD",
+        value_name = "METHOD[,KEY=VALUE]...",
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "",
+        value_parser = clap::value_parser!(ScannerSpec),
         action = ArgAction::Append,
         help_heading = "Bundle"
     )]
-    pub include_source: Vec<String>,
+    pub include_source: Vec<ScannerSpec>,
 
     /// Write the bundle to FILE (`-` for standard output) and exit without contacting a server.
     /// A regular FILE is replaced once the bundle is complete; a device or a FIFO is written to
@@ -426,7 +430,11 @@ fn join_include_source(
             let method = argv
                 .peek()
                 .and_then(|next| next.to_str())
-                .filter(|next| !next.starts_with('-') && names_a_scanner(next))
+                .filter(|next| {
+                    // `git,submodules`: the name is what comes before the options.
+                    let name = next.split(',').next().unwrap_or_default();
+                    !next.starts_with('-') && names_a_scanner(name)
+                })
                 .map(str::to_owned);
             if let Some(method) = method {
                 argv.next();
@@ -458,12 +466,16 @@ mod tests {
             ["s", "--include-source=fs", "p", "d"]
         );
         assert_eq!(
+            joined(&["s", "--include-source", "git,lfs", "p", "d"]),
+            ["s", "--include-source=git,lfs", "p", "d"]
+        );
+        assert_eq!(
             joined(&["s", "--include-source", "./libx.so", "--list"]),
             ["s", "--include-source=./libx.so", "--list"]
         );
         let args =
             Args::try_parse_from(joined(&["s", "--list", "--include-source", "git"])).unwrap();
-        assert_eq!(args.include_source, ["git"]);
+        assert_eq!(args.include_source, [ScannerSpec::new("git")]);
         assert_eq!(args.project, None);
     }
 
@@ -494,7 +506,10 @@ mod tests {
             "d",
         ])
         .unwrap();
-        assert_eq!(args.include_source, ["", "fs"]);
+        assert_eq!(
+            args.include_source,
+            [ScannerSpec::new(""), ScannerSpec::new("fs")]
+        );
     }
 
     #[test]

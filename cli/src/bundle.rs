@@ -101,8 +101,8 @@ impl Plan {
         }
 
         let mut sources = Vec::new();
-        for method in &args.include_source {
-            let scanner = scanners::resolve(method, root, exclude)?;
+        for spec in &args.include_source {
+            let scanner = scanners::resolve(spec, root, exclude)?;
             // Starting a scan is where a scanner finds out it cannot work (no repository, a
             // broken .spiroignore, a plugin that refuses the root): find out now, before a
             // byte is written or sent. Nothing is read: the iterator is dropped unused.

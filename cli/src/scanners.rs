@@ -3,18 +3,20 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use spiro_scanner::Scanner;
+use spiro_scanner::{OptionError, OptionInfo, Scanner, ScannerSpec};
 
 use crate::error::{CliError, Exit};
 
-/// Resolves one `--include-source` value. The empty value (a bare `--include-source`) means
-/// `git` inside a git repository and `fs` elsewhere.
+/// Resolves one `--include-source` value. The empty name (a bare `--include-source`) means
+/// `git` inside a git repository and `fs` elsewhere. Options a scanner does not take, or values
+/// it cannot use, are usage errors naming the scanner, the option and what it does take.
 pub fn resolve(
-    method: &str,
+    spec: &ScannerSpec,
     root: &Path,
     exclude: &[PathBuf],
 ) -> Result<Box<dyn Scanner>, CliError> {
-    let method = match method {
+    let options = spec.options();
+    let method = match spec.name() {
         "" if spiro_scanners::is_in_git_repository(root) => "git",
         "" => "fs",
         other => other,
@@ -24,15 +26,15 @@ pub fn resolve(
         let fs = exclude
             .iter()
             .fold(spiro_scanners::fs_source(root), |fs, path| fs.exclude(path));
-        return Ok(Box::new(fs));
+        return Ok(Box::new(fs.options(options).map_err(usage)?));
     }
-    if let Some(scanner) = spiro_scanners::builtin(method, root) {
-        return Ok(scanner);
+    if let Some(scanner) = spiro_scanners::builtin(method, root, options) {
+        return scanner.map_err(usage);
     }
-    spiro_plugin_host::open_scanner(method, root).map_err(|error| {
+    let scanner = spiro_plugin_host::open_scanner(method, root).map_err(|error| {
         let hint = match error {
             spiro_plugin_host::LoadError::NotFound { .. } => {
-                let known: Vec<&str> = spiro_scanners::BUILTIN.iter().map(|b| b.0).collect();
+                let known: Vec<&str> = spiro_scanners::BUILTIN.iter().map(|b| b.name).collect();
                 format!(
                     "the built-in scanners are {}; --list-scanners shows the plugins found",
                     known.join(", ")
@@ -43,7 +45,24 @@ pub fn resolve(
                 .to_owned(),
         };
         CliError::new(Exit::Bundle, error).hint(hint)
-    })
+    })?;
+    if !options.is_empty() {
+        // Plugins declare no options yet: refuse any, as for a scanner that takes none.
+        let (option, _) = options.iter().next().expect("not empty");
+        Err(usage(OptionError::Unknown {
+            scanner: method.to_owned(),
+            option: option.to_owned(),
+            accepted: Vec::new(),
+        }))
+    } else {
+        Ok(scanner)
+    }
+}
+
+/// A mistake in a scanner's options is the user's: a usage error, with where to look.
+fn usage(error: OptionError) -> CliError {
+    CliError::new(Exit::Usage, error)
+        .hint("--list-scanners shows every scanner's options, with their defaults")
 }
 
 /// Whether `word` names a scanner, for `--include-source METHOD` given with a space: a
@@ -54,10 +73,7 @@ pub fn names_a_scanner(word: &str) -> bool {
     if word.is_empty() || word.contains('\0') {
         return false;
     }
-    if spiro_scanners::BUILTIN
-        .iter()
-        .any(|(name, _)| *name == word)
-    {
+    if spiro_scanners::BUILTIN.iter().any(|b| b.name == word) {
         return true;
     }
     if spiro_plugin_host::is_path(word) {
@@ -84,24 +100,32 @@ pub fn list() -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-/// The lines `--list-scanners` prints: the built-in scanners (given as `(name, description)`),
-/// then every plugin found with its description, ABI version and path, or the reason it was
+/// The lines `--list-scanners` prints: the built-in scanners with their options, then every
+/// plugin found with its description, ABI version and path, or the reason it was
 /// refused, then where plugins were looked for. A plugin with a built-in's name, or behind an
 /// earlier one of the same name, is marked as unreachable by name.
 fn listing(
-    builtins: &[(&str, &str)],
+    builtins: &[spiro_scanners::Builtin],
     dirs: &[PathBuf],
     candidates: &[spiro_plugin_host::Candidate],
 ) -> Vec<String> {
     let width = builtins
         .iter()
-        .map(|(n, _)| n.len())
+        .map(|b| b.name.len())
         .chain(candidates.iter().map(|c| c.name.len()))
         .max()
         .unwrap_or(0);
     let mut lines = Vec::new();
-    for (name, description) in builtins {
+    for (i, builtin) in builtins.iter().enumerate() {
+        let (name, description) = (builtin.name, builtin.description);
         lines.push(format!("{name:width$}  built-in  {description}"));
+        // `filesystem` is `fs`: its options are listed once.
+        let listed = builtins[..i]
+            .iter()
+            .any(|earlier| std::ptr::eq(earlier.options, builtin.options));
+        if !listed {
+            lines.extend(option_lines(builtin.options, width));
+        }
     }
     for c in candidates {
         let path = c.path.display();
@@ -112,7 +136,7 @@ fn listing(
                     "{:width$}  plugin    {} (ABI {}, {path})",
                     c.name, info.description, info.abi_version
                 );
-                if builtins.iter().any(|(n, _)| *n == c.name) {
+                if builtins.iter().any(|b| b.name == c.name) {
                     line.push_str(&format!(
                         "; not used by --include-source={}: the built-in scanner comes first",
                         c.name
@@ -139,4 +163,44 @@ fn listing(
         spiro_plugin_host::PLUGIN_PATH_VAR
     ));
     lines
+}
+
+/// One line per option, under its scanner's line: `,KEY=DEFAULT  description`, the form it
+/// takes on the command line.
+fn option_lines(options: &[OptionInfo], width: usize) -> impl Iterator<Item = String> + '_ {
+    let key_width = options
+        .iter()
+        .map(|o| o.name.len() + o.default.len() + 2)
+        .max()
+        .unwrap_or(0);
+    options.iter().map(move |option| {
+        let key = format!(",{}={}", option.name, option.default);
+        format!(
+            "{:width$}  option    {key:key_width$}  {}",
+            "", option.description
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_shows_each_builtin_scanners_options_once() {
+        let lines = listing(spiro_scanners::BUILTIN, &[], &[]);
+        let text = lines.join("\n");
+        assert!(
+            text.contains("option    ,submodules=false  also bundle submodules"),
+            "{text}"
+        );
+        assert!(
+            text.contains("option    ,gitignore=false  also leave out"),
+            "{text}"
+        );
+        assert_eq!(text.matches(",gitignore=").count(), 1, "{text}");
+        // Each option line follows its scanner's line.
+        let fs = lines.iter().position(|l| l.starts_with("fs ")).unwrap();
+        assert!(lines[fs + 1].contains(",gitignore=false"), "{text}");
+    }
 }

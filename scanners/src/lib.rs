@@ -28,7 +28,10 @@
 //!
 //! let root = Path::new(".");
 //! let name = if spiro_scanners::is_in_git_repository(root) { "git" } else { "fs" };
-//! let scanner = spiro_scanners::builtin(name, root).expect("a built-in scanner");
+//! let options = spiro_scanner::ScannerOptions::new();
+//! let scanner = spiro_scanners::builtin(name, root, &options)
+//!     .expect("a built-in scanner")
+//!     .expect("no options, so none refused");
 //!
 //! let mut builder = Builder::new(std::io::sink());
 //! builder.add_saltdir(&root.join("_salt"))?;
@@ -60,7 +63,7 @@ mod walk_ahead;
 
 use std::path::Path;
 
-use spiro_scanner::Scanner;
+use spiro_scanner::{OptionError, OptionInfo, Scanner, ScannerOptions};
 
 pub use commit::GitCommit;
 pub use disk::entry_from_disk;
@@ -68,38 +71,69 @@ pub use fs::{FsScanner, IGNORE_FILE};
 #[cfg(feature = "git")]
 pub use git::{GitError, GitScanner, head_commit};
 
-/// The built-in scanners as `(name, one-line description)`, in the order a `--help` text or a
-/// "which scanners exist" listing should show them. `fs` and `filesystem` are two names for the
-/// same scanner.
+/// A built-in scanner, as `--list-scanners` and `--help` show it.
+#[derive(Clone, Copy, Debug)]
+pub struct Builtin {
+    /// The name given to `--include-source`.
+    pub name: &'static str,
+    /// One line saying what it bundles.
+    pub description: &'static str,
+    /// The options it takes (`--include-source=NAME,KEY=VALUE`).
+    pub options: &'static [OptionInfo],
+}
+
+/// The built-in scanners, in the order a `--help` text or a "which scanners exist" listing
+/// should show them. `fs` and `filesystem` are two names for the same scanner.
 ///
 /// Kept as data so that the CLI's help, its error for an unknown name and [`builtin`] cannot
 /// drift apart.
-pub const BUILTIN: &[(&str, &str)] = &[
-    (
-        "fs",
-        "every file under the working directory except `_salt`, VCS metadata and paths in .spiroignore",
-    ),
-    ("filesystem", "the same as `fs`"),
-    (
-        "git",
-        "the files of the HEAD commit, as `git archive HEAD` gives them",
-    ),
+pub const BUILTIN: &[Builtin] = &[
+    Builtin {
+        name: "fs",
+        description: "every file under the working directory except `_salt`, VCS metadata and paths in .spiroignore",
+        options: FsScanner::OPTIONS,
+    },
+    Builtin {
+        name: "filesystem",
+        description: "the same as `fs`",
+        options: FsScanner::OPTIONS,
+    },
+    #[cfg(feature = "git")]
+    Builtin {
+        name: "git",
+        description: "the files of the HEAD commit, as `git archive HEAD` gives them",
+        options: GitScanner::OPTIONS,
+    },
 ];
 
-/// The built-in scanner called `name` (see [`BUILTIN`]) for the project at `root`, or `None`
-/// for a name that is not built in (which the CLI then looks up among plugins).
+/// The built-in scanner called `name` (see [`BUILTIN`]) for the project at `root`, configured
+/// with `options` (checked against what it takes), or `None` for a name that is not built in
+/// (which the CLI then looks up among plugins).
 ///
 /// `fs`/`filesystem` walk `root` leaving out `root/_salt`, which the bundle carries at its root
 /// already; `git` bundles the `HEAD` commit of the repository containing `root` (only `root`'s
 /// tree in it, with names relative to `root`, when `root` is a subdirectory of the work tree,
-/// as `git archive HEAD` run there does). Nothing is
-/// read until the scanner's [`scan`](Scanner::scan) is called, so choosing `git` outside a
-/// repository fails there, with a message that says what to do.
-pub fn builtin(name: &str, root: &Path) -> Option<Box<dyn Scanner>> {
+/// as `git archive HEAD` run there does). Nothing is read until the scanner's
+/// [`scan`](Scanner::scan) is called, so choosing `git` outside a repository fails there, with
+/// a message that says what to do. Code that knows which scanner it wants can build it
+/// directly, typed: `GitScanner::new(root).submodules(true)`.
+pub fn builtin(
+    name: &str,
+    root: &Path,
+    options: &ScannerOptions,
+) -> Option<Result<Box<dyn Scanner>, OptionError>> {
     match name {
-        "fs" | "filesystem" => Some(Box::new(fs_source(root))),
+        "fs" | "filesystem" => Some(
+            fs_source(root)
+                .options(options)
+                .map(|fs| Box::new(fs) as Box<dyn Scanner>),
+        ),
         #[cfg(feature = "git")]
-        "git" => Some(Box::new(GitScanner::new(root))),
+        "git" => Some(
+            GitScanner::new(root)
+                .options(options)
+                .map(|git| Box::new(git) as Box<dyn Scanner>),
+        ),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip, os_bytes};
+use spiro_scanner::{OptionError, OptionInfo, ScannerOptions};
 
 use std::sync::Arc;
 
@@ -39,6 +40,7 @@ pub struct FsScanner {
     ignore_file: Option<String>,
     excluded: Vec<PathBuf>,
     read_ahead: Option<usize>,
+    gitignore: bool,
 }
 
 impl FsScanner {
@@ -49,7 +51,32 @@ impl FsScanner {
             ignore_file: Some(IGNORE_FILE.to_owned()),
             excluded: Vec::new(),
             read_ahead: None,
+            gitignore: false,
         }
+    }
+
+    /// The options the `fs` scanner takes on the command line (`--include-source=fs,KEY=VALUE`),
+    /// each matching a method of the same name.
+    pub const OPTIONS: &'static [OptionInfo] = &[OptionInfo::new(
+        "gitignore",
+        "also leave out what .gitignore files, .git/info/exclude and git's global excludes file ignore",
+        "false",
+    )];
+
+    /// Applies options given as text (`gitignore=true`), checked against [`FsScanner::OPTIONS`]:
+    /// the command line's way to configure the scanner. Code can call the methods directly.
+    pub fn options(self, options: &ScannerOptions) -> Result<FsScanner, OptionError> {
+        let options = options.reader("fs", Self::OPTIONS)?;
+        Ok(self.gitignore(options.bool("gitignore")?))
+    }
+
+    /// Whether to leave out, on top of `.spiroignore`, what git would ignore: patterns in
+    /// `.gitignore` files at every depth, in `.git/info/exclude` and in git's global excludes
+    /// file (`core.excludesFile`, or `$XDG_CONFIG_HOME/git/ignore`), with git's precedence.
+    /// Off by default: a deploy of a work tree bundles build outputs that are usually ignored.
+    pub fn gitignore(mut self, yes: bool) -> FsScanner {
+        self.gitignore = yes;
+        self
     }
 
     /// How many threads read small files ahead of the builder (`0`: none, every file is read

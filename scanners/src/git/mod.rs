@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use gix::ObjectId;
-use spiro_scanner::{Entries, Error, Scanner, ShouldSkip};
+use spiro_scanner::{Entries, Error, OptionError, OptionInfo, Scanner, ScannerOptions, ShouldSkip};
 
 mod inflate;
 mod walk;
@@ -72,6 +72,8 @@ use walk::Walk;
 pub struct GitScanner {
     dir: PathBuf,
     inflate_ahead: Option<usize>,
+    submodules: bool,
+    lfs: bool,
 }
 
 impl GitScanner {
@@ -82,7 +84,52 @@ impl GitScanner {
         GitScanner {
             dir: dir.into(),
             inflate_ahead: None,
+            submodules: false,
+            lfs: false,
         }
+    }
+
+    /// The options the `git` scanner takes on the command line
+    /// (`--include-source=git,KEY=VALUE`), each matching a method of the same name.
+    pub const OPTIONS: &'static [OptionInfo] = &[
+        OptionInfo::new(
+            "submodules",
+            "also bundle submodules, at the commits the superproject pins",
+            "false",
+        ),
+        OptionInfo::new(
+            "lfs",
+            "replace Git LFS pointer files with their objects from .git/lfs/objects",
+            "false",
+        ),
+    ];
+
+    /// Applies options given as text (`submodules=true`), checked against
+    /// [`GitScanner::OPTIONS`]: the command line's way to configure the scanner. Code can call
+    /// the methods directly.
+    pub fn options(self, options: &ScannerOptions) -> Result<GitScanner, OptionError> {
+        let options = options.reader(SCANNER, Self::OPTIONS)?;
+        Ok(self
+            .submodules(options.bool("submodules")?)
+            .lfs(options.bool("lfs")?))
+    }
+
+    /// Whether to bundle the content of submodules: each at the commit the superproject's tree
+    /// pins (not whatever is checked out), read from the submodule's own repository
+    /// (`.git/modules/...`), recursively, under the submodule's path. Off by default, as in
+    /// `git archive`, which leaves submodules out.
+    pub fn submodules(mut self, yes: bool) -> GitScanner {
+        self.submodules = yes;
+        self
+    }
+
+    /// Whether to replace Git LFS pointer files (on paths marked `filter=lfs` in
+    /// `.gitattributes`) with their objects from the local LFS store (`.git/lfs/objects`),
+    /// checked against the pointer's size and SHA-256. Off by default: `git archive` exports
+    /// the pointers.
+    pub fn lfs(mut self, yes: bool) -> GitScanner {
+        self.lfs = yes;
+        self
     }
 
     /// How many threads inflate blobs ahead of the builder (`0`: none, every blob is inflated
