@@ -1,9 +1,10 @@
 /*
  * A purpose-built scanner plugin for the tests, compiled once per failure mode with -D flags.
  * Without any, it is well behaved: it yields `hello.txt` ("hello\n") and `link` -> `hello.txt`,
- * and `spiro_test_outstanding()` counts what the host has not released yet (configurations,
- * scans, readers, entries neither opened nor released, error strings), so the tests can check
- * that the host releases everything it was given. It declares one option, `level` (default 1),
+ * and `spiro_test_outstanding()` counts what the host has not released yet (scans, readers,
+ * entries neither opened nor released, error strings) and `spiro_test_configs()` the
+ * configurations, so the tests can check that the host releases everything it was given
+ * (a configuration lives as long as its scanner). It declares one option, `level` (default 1),
  * and refuses any value but 1 to 3 with its own message.
  *
  *   -DNO_ENTRY_SYMBOL        exports the descriptor under a misspelt symbol
@@ -54,6 +55,12 @@ static long outstanding = 0;
 
 long spiro_test_outstanding(void) {
     return outstanding;
+}
+
+static long configs = 0;
+
+long spiro_test_configs(void) {
+    return configs;
 }
 
 struct SpiroConfig {
@@ -146,7 +153,7 @@ static SpiroStatus configure(const SpiroOption *options, size_t option_count,
     struct SpiroConfig *config = calloc(1, sizeof *config);
     config->level = level;
     config->magic = CONFIG_MAGIC;
-    outstanding++;
+    configs++;
     *config_out = config;
     return SPIRO_OK;
 }
@@ -154,7 +161,7 @@ static SpiroStatus configure(const SpiroOption *options, size_t option_count,
 static void config_free(SpiroConfig *config) {
     config->magic = 0;
     free(config);
-    outstanding--;
+    configs--;
 }
 
 static SpiroStatus scan_start(const SpiroConfig *config, const uint8_t *root, size_t root_len,
