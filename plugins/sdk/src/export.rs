@@ -121,6 +121,9 @@ pub const fn option_table<O: PluginOptions, const N: usize>() -> [SpiroOptionInf
     table
 }
 
+/// The `'static` text of a declaration: a `Cow` must be matched, not dereferenced, in a
+/// `const fn`.
+#[allow(clippy::ptr_arg)]
 const fn static_text(text: &'static Cow<'static, str>) -> &'static str {
     match text {
         Cow::Borrowed(text) => text,
