@@ -524,3 +524,93 @@ unsafe fn text(ptr: *const u8, len: usize) -> Result<String, String> {
     let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
     String::from_utf8(bytes.to_vec()).map_err(|_| "is not UTF-8".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(
+        name: &'static str,
+        description: &'static str,
+        default: &'static str,
+    ) -> SpiroOptionInfo {
+        SpiroOptionInfo {
+            name: name.as_ptr(),
+            name_len: name.len(),
+            description: description.as_ptr(),
+            description_len: description.len(),
+            default_value: default.as_ptr(),
+            default_value_len: default.len(),
+        }
+    }
+
+    fn check(table: &[SpiroOptionInfo]) -> Result<Vec<OptionInfo>, String> {
+        // SAFETY: `table` and its strings are live, readable Rust data of the stated lengths.
+        unsafe { option_table(table.as_ptr(), table.len()) }
+    }
+
+    #[test]
+    fn option_tables_are_read_and_their_text_put_on_one_line() {
+        let options = check(&[
+            info("hidden", "also\nbundle dotfiles ", "true"),
+            info("max-size", "a limit", ""),
+        ])
+        .unwrap();
+        assert_eq!(
+            options,
+            [
+                OptionInfo::new("hidden", "also bundle dotfiles", "true"),
+                OptionInfo::new("max-size", "a limit", ""),
+            ]
+        );
+        // SAFETY: a count of 0 reads nothing, whatever the pointer.
+        assert_eq!(
+            unsafe { option_table(std::ptr::dangling(), 0) },
+            Ok(Vec::new())
+        );
+    }
+
+    #[test]
+    fn bad_option_tables_are_refused_saying_what_is_wrong() {
+        let cases: [(&[SpiroOptionInfo], &str); 5] = [
+            (
+                &[info("a", "", ""), info("a", "", "")],
+                "declares the option `a` twice",
+            ),
+            (&[info("", "", "")], "its option 1 is called \"\""),
+            (
+                &[info("key=value", "", "")],
+                "its option 1 is called \"key=value\"",
+            ),
+            (
+                &[info("ok", "", "tab\there")],
+                "the default of its option `ok` contains a control character",
+            ),
+            (
+                &[
+                    info("ok", "", ""),
+                    info("ok2", "", ""),
+                    info("sp ace", "", ""),
+                ],
+                "its option 3 is called \"sp ace\"",
+            ),
+        ];
+        for (table, expected) in cases {
+            let error = check(table).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+        let long = "x".repeat(MAX_OPTION_NAME + 1).leak();
+        assert!(
+            check(&[info(long, "", "")])
+                .unwrap_err()
+                .contains("1 to 64")
+        );
+        let table = [info("a", "", "")];
+        // SAFETY: a count past the cap is refused before anything is read.
+        let error = unsafe { option_table(table.as_ptr(), MAX_OPTIONS + 1) }.unwrap_err();
+        assert!(error.contains("claims 257 options"), "{error}");
+        // SAFETY: a NULL table is refused before anything is read.
+        let error = unsafe { option_table(std::ptr::null(), 3) }.unwrap_err();
+        assert_eq!(error, "its option table is NULL with a count of 3");
+    }
+}

@@ -521,3 +521,117 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spiro_scanner::{OptionInfo, OptionReader, Scanner};
+    use std::path::Path;
+
+    struct Level(u8);
+
+    impl PluginOptions for Level {
+        const OPTIONS: &'static [OptionInfo] = &[OptionInfo::new("level", "how much, 1 to 3", "1")];
+
+        fn from_options(options: &OptionReader<'_>) -> Result<Self, OptionError> {
+            match options.parse("level", "a number from 1 to 3")? {
+                level @ 1..=3 => Ok(Level(level)),
+                _ => Err(options.invalid("level", "a number from 1 to 3")),
+            }
+        }
+    }
+
+    struct Leveled;
+
+    impl Scanner for Leveled {
+        fn name(&self) -> &str {
+            "leveled"
+        }
+        fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
+            Ok(Box::new(std::iter::empty()))
+        }
+    }
+
+    impl PluginScanner for Leveled {
+        const NAME: &'static str = "leveled";
+        const DESCRIPTION: &'static str = "a test";
+        type Options = Level;
+        fn new(_: &Path, _: &Level) -> Result<Self, Error> {
+            Ok(Leveled)
+        }
+    }
+
+    /// Configures `Leveled` with `pairs` as the host would: the level it read, or the message.
+    fn configure_with(pairs: &[(&[u8], &[u8])]) -> Result<u8, String> {
+        let options: Vec<SpiroOption> = pairs
+            .iter()
+            .map(|(k, v)| SpiroOption {
+                key: k.as_ptr(),
+                key_len: k.len(),
+                value: v.as_ptr(),
+                value_len: v.len(),
+            })
+            .collect();
+        let mut config: *mut SpiroConfig = std::ptr::null_mut();
+        let mut error = SpiroString::EMPTY;
+        // SAFETY: the options and out-parameters live across the call, as the header asks.
+        let status = unsafe {
+            configure::<Leveled>(options.as_ptr(), options.len(), &mut config, &mut error)
+        };
+        if status == SPIRO_OK {
+            // SAFETY: a configuration `configure::<Leveled>` made, released once.
+            let level = unsafe { (*config.cast::<Level>()).0 };
+            // SAFETY: as above.
+            unsafe { config_free::<Leveled>(config) };
+            return Ok(level);
+        }
+        // SAFETY: the SDK hands over `len` bytes at `ptr`, released once with `string_free`.
+        let message = unsafe { String::from_utf8_lossy(lent(error.ptr, error.len)).into_owned() };
+        // SAFETY: as above.
+        unsafe { string_free(error.ptr, error.len) };
+        Err(message)
+    }
+
+    #[test]
+    fn configure_reads_defaults_and_given_options_and_refuses_bad_ones() {
+        assert_eq!(configure_with(&[]), Ok(1));
+        assert_eq!(configure_with(&[(b"level", b"3")]), Ok(3));
+        assert_eq!(
+            configure_with(&[(b"level", b"9")]),
+            Err("option `level` must be a number from 1 to 3, not `9`".to_owned())
+        );
+        assert_eq!(
+            configure_with(&[(b"levle", b"2")]),
+            Err("there is no option `levle`".to_owned())
+        );
+        assert_eq!(
+            configure_with(&[(b"level", b"2"), (b"level", b"3")]),
+            Err("option `level` is given twice".to_owned())
+        );
+        assert_eq!(
+            configure_with(&[(b"level", b"\xff")]),
+            Err("an option is not UTF-8".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_option_table_points_to_the_declarations() {
+        const TABLE: [SpiroOptionInfo; 1] = option_table::<Level, 1>();
+        // SAFETY: the table points to the declarations' static strings.
+        let (name, description, default) = unsafe {
+            (
+                lent(TABLE[0].name, TABLE[0].name_len),
+                lent(TABLE[0].description, TABLE[0].description_len),
+                lent(TABLE[0].default_value, TABLE[0].default_value_len),
+            )
+        };
+        assert_eq!(
+            (name, description, default),
+            (&b"level"[..], &b"how much, 1 to 3"[..], &b"1"[..])
+        );
+        let d = descriptor::<Leveled>(TABLE.as_ptr(), 1);
+        assert_eq!((d.abi_version, d.option_count), (2, 1));
+        assert!(d.scan_start.is_none() && d.configure.is_some());
+        assert!(descriptor::<Leveled>(TABLE.as_ptr(), 0).options.is_null());
+    }
+}
