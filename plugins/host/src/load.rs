@@ -564,10 +564,8 @@ mod tests {
             ]
         );
         // SAFETY: a count of 0 reads nothing, whatever the pointer.
-        assert_eq!(
-            unsafe { option_table(std::ptr::dangling(), 0) },
-            Ok(Vec::new())
-        );
+        let none = unsafe { option_table(std::ptr::dangling(), 0) };
+        assert_eq!(none, Ok(Vec::new()));
     }
 
     #[test]
