@@ -1450,6 +1450,37 @@ fn a_version_1_plugin_loads_works_and_takes_no_options() {
     );
 }
 
+#[test]
+fn a_plugin_that_refuses_its_defaults_fails_its_scans_and_is_a_usage_error_in_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = broken(dir.path(), "librequired.so", &["-DREQUIRE_LEVEL"]);
+    let plugin = Plugin::load(&path).unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let text = bundle_err(&plugin.scanner(project.path()));
+    assert_names_plugin(&text, &plugin);
+    assert!(
+        text.contains("scanner `broken` refused its options: give me a `level`"),
+        "{text}"
+    );
+    let given = plugin
+        .scanner_with_options(project.path(), &options(&[("level", "2")]))
+        .unwrap();
+    assert_eq!(scan_names(&given), ["hello.txt", "link"]);
+    drop(given);
+    assert_eq!((configs(&path), outstanding(&path)), (0, 0));
+
+    let data = tempfile::tempdir().unwrap();
+    write(project.path(), "_salt/top.sls", "base: {}\n");
+    let stderr = cli_usage_error(
+        cli(project.path(), None, data.path()).arg(format!("--include-source={}", path.display())),
+    );
+    assert!(stderr.contains("give me a `level`"), "{stderr}");
+    assert!(
+        stderr.contains("it takes: `level` (how broken, 1 to 3; default: 1)"),
+        "{stderr}"
+    );
+}
+
 /// Every size and offset of the version-1 mirror equals the version-1 header's, kept verbatim.
 #[test]
 fn the_rust_version_1_mirror_matches_the_version_1_header() {

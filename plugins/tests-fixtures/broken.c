@@ -31,6 +31,7 @@
  *   -DNULL_OPTION_TABLE      declares 2 options at a NULL table
  *   -DOPTION_NAME='"x"'      calls its option x (default "level"; may be invalid UTF-8)
  *   -DNULL_CONFIGURE         leaves the configure function NULL
+ *   -DREQUIRE_LEVEL          refuses to be configured without `level`
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -142,6 +143,9 @@ __attribute__((unused))
 static SpiroStatus configure(const SpiroOption *options, size_t option_count,
                              SpiroConfig **config_out, SpiroString *error_out) {
     int level = 1;
+#ifdef REQUIRE_LEVEL
+    if (option_count == 0) return fail(error_out, "give me a `level`: there is no good default");
+#endif
     for (size_t i = 0; i < option_count; i++) {
         const SpiroOption *o = &options[i];
         if (o->key_len != sizeof OPTION - 1 || memcmp(o->key, OPTION, o->key_len) != 0)
