@@ -12,7 +12,7 @@
  * Rust plugins need not use this header: the spiro-plugin-sdk crate mirrors it and does all of
  * the below for them.
  *
- * Versions. This header describes ABI version 2. Version 1 (spiro-deploy 0.5) had no options:
+ * Versions. This header describes ABI version 2. Version 1, the first, had no options:
  * its descriptor is this one without the fields after string_free, and the host starts its
  * scans with scan_start. Version 2 adds options: the descriptor declares the options the
  * scanner takes (options, option_count), the host turns the options a user gave into a
@@ -259,9 +259,9 @@ typedef struct SpiroScannerPlugin {
     /*
      * Makes a configuration from the options a user gave: `option_count` pairs at `options`
      * (NULL when 0), lent for this call only. Options not given take the plugin's defaults, so
-     * this is called, with no options, for every scanner, before any scan; it must not touch
-     * the project (there is no root yet) and should be cheap. The host calls it when it
-     * resolves --include-source, before anything is bundled.
+     * it is called, with no options if none were given, once for every --include-source of
+     * this plugin, when the host resolves it, before any scan and before anything is bundled;
+     * it must not touch the project (there is no root yet) and should be cheap.
      * On SPIRO_OK, *config_out holds a configuration (it may be NULL if the plugin needs none)
      * that the host will release with config_free. On SPIRO_ERROR the plugin refuses the
      * options: *error_out says why in one line, naming the option and what it takes
@@ -272,7 +272,8 @@ typedef struct SpiroScannerPlugin {
     SpiroStatus (*configure)(const SpiroOption *options, size_t option_count,
                              SpiroConfig **config_out, SpiroString *error_out);
 
-    /* Releases a configuration, exactly once, after every scan started with it is released. */
+    /* Releases a configuration, exactly once, after every scan started with it is released.
+     * Called with what configure stored in *config_out, NULL included. */
     void (*config_free)(SpiroConfig *config);
 
     /*
