@@ -9,6 +9,8 @@
  * Options (ABI version 2):
  *     hidden=false      leave out names that start with `.` (default: true, bundle them)
  *     max-size=BYTES    leave out files larger than BYTES (default: none, no limit)
+ * The index lists what is bundled, and is itself always bundled. The options are read once,
+ * by configure, into a SpiroConfig that every scan reads.
  * for instance `--include-source=toplevel,hidden=false,max-size=1048576`.
  *
  * Build (Linux):
