@@ -5,21 +5,19 @@
 //! ahead on workers, on the shared walk-ahead driver.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use gix::ObjectId;
 use spiro_scanner::{Entries, Error, OptionError, OptionInfo, Scanner, ScannerOptions, ShouldSkip};
 
 mod inflate;
+mod lfs;
+mod submodule;
 mod walk;
 
 use crate::GitCommit;
-use crate::ahead::Budget;
-use crate::attributes::ExportIgnore;
 use crate::repo::{SCANNER, discover, gix_error};
 use crate::walk_ahead::WalkAhead;
-use inflate::{BUDGET, start_inflating};
-use walk::Walk;
+use walk::{Extras, Walk};
 
 /// Bundles the files of the `HEAD` commit of the repository containing a directory, as
 /// `git archive HEAD` run in that directory would: what is deployed is exactly what was
@@ -169,6 +167,67 @@ pub enum GitError {
         /// The repository's work tree (or git directory, for a bare one).
         repository: PathBuf,
     },
+    /// With `submodules`, a submodule has no repository here (it was never initialised).
+    #[error(
+        "the submodule `{path}` is not initialised (no repository for it in the git directory's \
+         `modules/` nor in its work tree); run `git submodule update --init{}`",
+        if *nested { " --recursive" } else { "" }
+    )]
+    SubmoduleNotInitialized {
+        /// The submodule's path from the top repository's root.
+        path: String,
+        /// Whether it is inside another submodule.
+        nested: bool,
+    },
+    /// With `submodules`, a submodule's repository lacks the commit the superproject pins.
+    #[error(
+        "the submodule `{path}` does not have the commit {commit} its superproject pins; \
+         run `git submodule update --init{}`",
+        if *nested { " --recursive" } else { "" }
+    )]
+    SubmoduleCommitMissing {
+        /// The submodule's path from the top repository's root.
+        path: String,
+        /// The pinned commit.
+        commit: String,
+        /// Whether it is inside another submodule.
+        nested: bool,
+    },
+    /// With `lfs`, the object of an LFS pointer is not in the local LFS store.
+    #[error(
+        "the Git LFS object of `{path}` is not in the local store (`{}`); run `git lfs fetch` \
+         (or `git lfs pull`)",
+        object.display()
+    )]
+    LfsObjectMissing {
+        /// The file's name in the bundle.
+        path: String,
+        /// Where the object was looked for.
+        object: PathBuf,
+    },
+    /// With `lfs`, an LFS object is not what its pointer says (size or SHA-256).
+    #[error(
+        "the Git LFS object of `{path}` is corrupt ({what}): `{}`; delete it and run \
+         `git lfs fetch`",
+        object.display()
+    )]
+    LfsObjectCorrupt {
+        /// The file's name in the bundle.
+        path: String,
+        /// The object's path.
+        object: PathBuf,
+        /// What is wrong, in words.
+        what: String,
+    },
+    /// With `lfs`, a pointer names LFS extensions, which only git-lfs can undo.
+    #[error(
+        "the Git LFS pointer `{path}` uses LFS extensions, which only git-lfs itself can \
+         apply; bundle a checkout made by git-lfs instead"
+    )]
+    LfsExtensions {
+        /// The file's name in the bundle.
+        path: String,
+    },
 }
 
 impl From<GitError> for Error {
@@ -216,22 +275,12 @@ impl Scanner for GitScanner {
             .max(0) as u64;
         drop(commit);
         let prefix = workdir_prefix(&repo, &self.dir)?;
-        let attributes = ExportIgnore::new(&repo);
-        let budget = Budget::new(BUDGET);
-        let inflate_ahead = start_inflating(&repo, self.inflate_ahead, &budget);
-        let mut walk = Walk {
-            repo: Rc::new(repo),
-            read_since_reopen: Rc::new(std::cell::Cell::new(0)),
-            should_skip,
-            mtime,
-            attributes,
-            stack: Vec::new(),
-            base: 0,
-            stopped: false,
-            inflate_ahead,
-            budget,
+        let extras = Extras {
+            submodules: self.submodules,
+            lfs: self.lfs,
         };
-        walk.start(&prefix, tree)?;
+        let mut walk = Walk::new(repo, tree, mtime, extras, should_skip, self.inflate_ahead);
+        walk.start(&prefix)?;
         Ok(Box::new(WalkAhead::new(walk, true)))
     }
 }
