@@ -230,7 +230,7 @@ impl Read for Verified {
                 let error: Error = GitError::LfsObjectCorrupt {
                     path: self.name.clone(),
                     object: self.path.clone(),
-                    what: format!("its SHA-256 is {found}"),
+                    what: format!("its SHA-256 is {found}, not the pointer's"),
                 }
                 .into();
                 return Err(io::Error::other(error));

@@ -38,24 +38,33 @@ use walk::{Extras, Walk};
 ///   does there;
 /// - regular files (`100644`, and `100755` as executable) and symlinks (`120000`, the blob's
 ///   content as target); submodules (gitlinks) are left out, as `git archive` leaves their
-///   content out; directories are implied by their files;
-/// - every entry's mtime is the commit's committer time, as in `git archive`;
+///   content out, unless [`submodules`](GitScanner::submodules) is on; directories are implied
+///   by their files;
+/// - every entry's mtime is the commit's committer time, as in `git archive` (a submodule's
+///   entries too: the superproject's commit is what is deployed);
 /// - the order is git's tree order walked depth-first, which is the order of `git archive`
-///   (and, for any tree git itself writes, the byte order of the full paths);
+///   (and, for any tree git itself writes, the byte order of the full paths; a submodule's
+///   files come where its gitlink sorts, as a file would);
 /// - paths with the `export-ignore` attribute are left out (from the committed
 ///   `.gitattributes` files, `$GIT_DIR/info/attributes` and the global attributes file),
 ///   matched against their full paths in the repository, so that from a subdirectory the
 ///   `.gitattributes` files of its ancestors apply as they do to `git archive`;
 /// - file contents are the blobs as stored: `export-subst`, end-of-line conversion (`eol`,
-///   `text`, `core.autocrlf`), `ident` and filter drivers (such as Git LFS's smudge), which
-///   `git archive` applies, are **not** applied, since they would mean running commands or
-///   rewriting content; a repository relying on them bundles the stored form.
+///   `text`, `core.autocrlf`), `ident` and filter drivers, which `git archive` applies, are
+///   **not** applied, since they would mean running commands or rewriting content; a
+///   repository relying on them bundles the stored form. `export-subst` in particular would
+///   make the bytes depend on more than the commit (`%h` grows with the repository's object
+///   count, `%d` lists whichever refs point at it today), and `.gitcommit` records the commit
+///   already. The one filter done, on request, is Git LFS's: with [`lfs`](GitScanner::lfs), a
+///   pointer is replaced by its object from the local store, without running git-lfs.
 ///
-/// The `should_skip` veto is asked about every directory before its tree is read and about
-/// every file before its entry is built, with the same relative paths as the names yielded
-/// (the ancestors of a scanned subdirectory are not offered). Blobs are read only when an
-/// entry's opener is called, one at a time (a blob is held in memory whole while it is
-/// written, as gix inflates objects whole).
+/// The `should_skip` veto is asked about every directory before its tree is read (a
+/// submodule's path, as a directory, before its repository is looked for) and about every
+/// file before its entry is built, with the same relative paths as the names yielded (the
+/// ancestors of a scanned subdirectory are not offered). Blobs are read only when an entry's
+/// opener is called, one at a time (a blob is held in memory whole while it is written, as
+/// gix inflates objects whole), except LFS pointers, which are small and read by the walk to
+/// find their objects; an LFS object is streamed from disk, never held whole.
 ///
 /// ```no_run
 /// use spiro_scanner::Scanner;
@@ -114,17 +123,25 @@ impl GitScanner {
 
     /// Whether to bundle the content of submodules: each at the commit the superproject's tree
     /// pins (not whatever is checked out), read from the submodule's own repository
-    /// (`.git/modules/...`), recursively, under the submodule's path. Off by default, as in
-    /// `git archive`, which leaves submodules out.
+    /// (`$GIT_DIR/modules/<name>`, the name from the commit's `.gitmodules`, else the `.git`
+    /// in the submodule's work tree), recursively, under the submodule's path. Inside a
+    /// submodule, its own attributes decide `export-ignore`. A submodule without a repository,
+    /// or whose repository lacks the pinned commit, fails the scan
+    /// ([`GitError::SubmoduleNotInitialized`], [`GitError::SubmoduleCommitMissing`]). Off by
+    /// default, as in `git archive`, which leaves submodules out.
     pub fn submodules(mut self, yes: bool) -> GitScanner {
         self.submodules = yes;
         self
     }
 
     /// Whether to replace Git LFS pointer files (on paths marked `filter=lfs` in
-    /// `.gitattributes`) with their objects from the local LFS store (`.git/lfs/objects`),
-    /// checked against the pointer's size and SHA-256. Off by default: `git archive` exports
-    /// the pointers.
+    /// `.gitattributes`) with their objects from the local LFS store
+    /// (`$GIT_COMMON_DIR/lfs/objects`, or `lfs.storage`; a submodule's own for its files).
+    /// The walk checks each object is there at the pointer's size (one `stat`: counting and
+    /// listing read no object); its SHA-256 is checked while it is streamed, and a mismatch
+    /// fails the read of that entry. A missing object is [`GitError::LfsObjectMissing`], a
+    /// wrong one [`GitError::LfsObjectCorrupt`]. A `filter=lfs` file that is not a pointer is
+    /// bundled as it is, as git-lfs does. Off by default: `git archive` exports the pointers.
     pub fn lfs(mut self, yes: bool) -> GitScanner {
         self.lfs = yes;
         self
