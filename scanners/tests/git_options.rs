@@ -488,3 +488,57 @@ fn an_lfs_object_reached_through_a_symlink_is_refused() {
 }
 
 use std::io::Read as _;
+
+#[test]
+fn export_subst_is_not_applied_in_a_submodule_or_anywhere() {
+    let p = project();
+    p.fx.write(".gitattributes", "version.txt export-subst\n");
+    p.fx.write("version.txt", "commit $Format:%H$\n");
+    p.fx.commit("version file");
+    let items = scan_items(&GitScanner::new(&p.fx.root).submodules(true).lfs(true));
+    assert_eq!(content(&items, "version.txt"), b"commit $Format:%H$\n");
+    let archive = git_archive(&p.fx);
+    let substituted = archive.iter().find(|i| i.name() == "version.txt").unwrap();
+    assert_ne!(
+        substituted,
+        items.iter().find(|i| i.name() == "version.txt").unwrap()
+    );
+}
+
+#[test]
+fn a_submodule_with_more_blobs_than_one_handle_reads_is_bundled_whole() {
+    let p = project();
+    // Incompressible data, so that more than 4 MiB is read through each repository's handle.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut noise = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect()
+    };
+    let big: Vec<(String, String)> = (0..6)
+        .map(|i| (format!("big/{i}.txt"), noise(1024 * 1024 - 10 * i)))
+        .collect();
+    let files: Vec<(&str, &str)> = big.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let checkout = p.fx.root.join("vendor/lib");
+    commit_in(&p.fx, &checkout, &files, "big files");
+    p.fx.commit("pin big files");
+    for workers in [0, 2] {
+        let items = scan_items(
+            &GitScanner::new(&p.fx.root)
+                .submodules(true)
+                .inflate_ahead(workers),
+        );
+        for (name, data) in &big {
+            assert_eq!(
+                content(&items, &format!("vendor/lib/{name}")),
+                data.as_bytes(),
+                "{workers} workers"
+            );
+        }
+    }
+}
