@@ -71,8 +71,9 @@ pub(super) const MAX_BLOB: u64 = 1024 * 1024;
 pub(super) const BUDGET: u64 = 8 * 1024 * 1024;
 
 /// How many repository handles a worker keeps: the walk meets a submodule's blobs together,
-/// so a few cover the current repository and the ones it was entered from.
-const HANDLES_PER_WORKER: usize = 4;
+/// so two cover the repository being walked and the one the walk returns to. Few, because
+/// each keeps the pack pages it read (up to [`BYTES_PER_HANDLE`]) mapped while it lives.
+const HANDLES_PER_WORKER: usize = 2;
 
 /// One worker's handle on one of the scan's repositories.
 struct Handle {
