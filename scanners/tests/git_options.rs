@@ -542,3 +542,20 @@ fn a_submodule_with_more_blobs_than_one_handle_reads_is_bundled_whole() {
         }
     }
 }
+
+#[test]
+fn a_linked_work_tree_reads_its_own_submodules() {
+    let p = project();
+    let linked = p.fx.tmp.path().join("linked");
+    p.fx.git(&["worktree", "add", "-q", linked.to_str().unwrap()]);
+    git_with_file_transport(&p.fx, &linked, &["submodule", "update", "-q", "--init"]);
+    let own = p.fx.root.join(".git/worktrees/linked/modules/vendor/lib");
+    assert!(
+        own.is_dir(),
+        "git 2.47 keeps them below the work tree's git directory"
+    );
+    // Its work tree's `.git` file out of the way: found through `modules/` alone.
+    std::fs::remove_file(linked.join("vendor/lib/.git")).unwrap();
+    let items = scan_items(&GitScanner::new(&linked).submodules(true));
+    assert_eq!(content(&items, "vendor/lib/lib.txt"), b"v1\n");
+}

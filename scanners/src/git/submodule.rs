@@ -3,8 +3,9 @@
 //! A gitlink (mode `160000`) is a commit id in the superproject's tree. Its repository is
 //! found the way `git submodule` lays it out: the submodule's name is read from the
 //! `.gitmodules` of the superproject's commit (`submodule.<name>.path`), and its git
-//! directory is `$GIT_COMMON_DIR/modules/<name>` (for a nested submodule, the same below its
-//! parent's git directory: `.git/modules/a/modules/b`). Failing that, the submodule's work tree
+//! directory is `$GIT_DIR/modules/<name>` (or the same in the common directory, for a linked
+//! work tree; for a nested submodule, below its parent's git directory:
+//! `.git/modules/a/modules/b`). Failing that, the submodule's work tree
 //! is asked: a `.git` directory there (an old-style clone) or a `.git` file pointing elsewhere.
 //! The first of these that holds the pinned commit is used.
 
@@ -56,9 +57,10 @@ impl Modules {
 
 /// Where to look for one submodule's repository.
 pub(super) struct Lookup<'a> {
-    /// The git directory of the repository whose tree holds the gitlink (where `modules/`
-    /// lives; its common directory, for a linked work tree).
-    pub(super) parent_git_dir: &'a Path,
+    /// The git directories of the repository whose tree holds the gitlink, where `modules/`
+    /// lives: its own, then its common one (they differ in a linked work tree, and git
+    /// versions have put submodules in either).
+    pub(super) parent_git_dirs: [&'a Path; 2],
     /// The submodule's name in that repository's `.gitmodules`, if it has one.
     pub(super) name: Option<&'a BStr>,
     /// Where its work tree would be checked out, if the top repository has a work tree.
@@ -116,7 +118,12 @@ impl Lookup<'_> {
     fn candidates(&self) -> Vec<PathBuf> {
         let mut candidates = Vec::new();
         if let Some(name) = self.name.and_then(|name| gix::path::from_bstr(name).ok()) {
-            candidates.push(self.parent_git_dir.join("modules").join(name));
+            for git_dir in self.parent_git_dirs {
+                let modules = git_dir.join("modules").join(&name);
+                if !candidates.contains(&modules) {
+                    candidates.push(modules);
+                }
+            }
         }
         if let Some(work_tree) = &self.work_tree {
             let dot_git = work_tree.join(".git");

@@ -402,7 +402,7 @@ impl<'s> Walk<'s> {
         let parent = layer.source.repo();
         let display = String::from_utf8_lossy(&path).into_owned();
         let lookup = Lookup {
-            parent_git_dir: parent.common_dir(),
+            parent_git_dirs: [parent.git_dir(), parent.common_dir()],
             name: layer
                 .modules
                 .as_ref()
