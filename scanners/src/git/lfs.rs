@@ -107,6 +107,10 @@ impl Pointer {
 }
 
 /// The LFS store of one repository: `$GIT_COMMON_DIR/lfs/objects`, or `<lfs.storage>/objects`.
+///
+/// The `objects` directory itself may be a link (a store moved to another disk); below it,
+/// objects are opened through no symlink. Whatever is reached, only content whose SHA-256 is
+/// the committed pointer's completes an entry, so a link cannot smuggle in another file.
 #[derive(Debug)]
 pub(super) struct Store {
     objects: PathBuf,
