@@ -276,9 +276,9 @@ impl Client {
             self.rt.clone(),
             deploy.highstate,
             deploy.bundle_len,
-            gzip,
             self.limits,
-        ))
+        )
+        .compressed(gzip))
     }
 
     /// Deploys the bundle that `write_bundle` writes, streaming it to the server while it is

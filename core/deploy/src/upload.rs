@@ -204,7 +204,6 @@ impl Upload {
         rt: Arc<Runtime>,
         highstate: bool,
         announced: Option<u64>,
-        gzip: Option<Compressor>,
         limits: Limits,
     ) -> Upload {
         Upload {
@@ -218,10 +217,16 @@ impl Upload {
             highstate,
             written: 0,
             announced,
-            gzip,
+            gzip: None,
             limits,
             stalled: false,
         }
+    }
+
+    /// The upload with the bundle passing through `gzip` on its way out.
+    pub(crate) fn compressed(mut self, gzip: Option<Compressor>) -> Upload {
+        self.gzip = gzip;
+        self
     }
 
     /// Bytes of the bundle written so far (before compression).
