@@ -27,7 +27,7 @@ fn project() -> tempfile::TempDir {
     for i in 0..50 {
         let text = format!("def handler_{i}(request):\n    return render(request, 'page.html')\n")
             .repeat(200);
-        write(dir.path(), &format!("src/module_{i}.py"), &text);
+        write(dir.path(), format!("src/module_{i}.py"), &text);
     }
     dir
 }
