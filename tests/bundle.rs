@@ -384,6 +384,25 @@ fn no_gitcommit_outside_a_repository() {
 }
 
 #[test]
+fn a_ceiling_directory_not_above_the_repository_is_ignored_as_git_ignores_it() {
+    // A CI job may set GIT_CEILING_DIRECTORIES for another checkout: git ignores an entry that
+    // is not above the directory, and so must discovery here (gix would fail on it).
+    let dir = repository();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for source in ["--include-source=git", "--include-source=fs"] {
+        let out_dir = tempfile::tempdir().unwrap();
+        let out = out_dir.path().join("bundle.tar");
+        let output = run(spiro_deploy(dir.path())
+            .env("GIT_CEILING_DIRECTORIES", elsewhere.path())
+            .args([source, "p", "d", "--output"])
+            .arg(&out));
+        assert_exit(&output, 0);
+        let members = read_tar(&std::fs::read(&out).unwrap());
+        assert!(names(&members).contains(&".gitcommit"), "{source}");
+    }
+}
+
+#[test]
 fn git_source_matches_the_head_commit() {
     let dir = repository();
     let root = dir.path();

@@ -18,7 +18,18 @@ const PACK_CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// `GIT_CEILING_DIRECTORIES`). `Ok(None)` when there is none; an error when there is one that
 /// cannot be opened (a corrupt config, say), since silently falling back would hide it.
 pub(crate) fn discover(dir: &Path) -> Result<Option<gix::Repository>, Error> {
-    match gix::ThreadSafeRepository::discover_with_environment_overrides(dir) {
+    // Git ignores a `GIT_CEILING_DIRECTORIES` entry that is not above the directory; gix's
+    // default is to fail then, which would break every scan in a CI job that sets one for
+    // another checkout.
+    let upwards = gix::discover::upwards::Options {
+        match_ceiling_dir_or_error: false,
+        ..Default::default()
+    };
+    match gix::ThreadSafeRepository::discover_with_environment_overrides_opts(
+        dir,
+        upwards,
+        Default::default(),
+    ) {
         Ok(repo) => Ok(Some(with_pack_cache(repo.to_thread_local()))),
         Err(err) if is_not_found(&err) => Ok(None),
         Err(err) => Err(Error::scanner_with(
