@@ -34,6 +34,8 @@ use crate::ahead::{Budget, Pool, Reserved, Ticket};
 use crate::disk::{Seen, Tree, entry_below, is_executable, mtime_of};
 use crate::walk_ahead::Walker;
 
+use super::walk::WalkItem;
+
 /// Files up to this size are read ahead whole; larger ones are only stat'ed ahead and streamed
 /// by the builder, so that one big file never sits whole in memory.
 const MAX_FILE: u64 = 256 * 1024;
@@ -133,8 +135,6 @@ pub(crate) struct FsWalk<W> {
     tree: Arc<Tree>,
     pub(crate) read_ahead: ReadAhead,
 }
-
-type WalkItem = Result<walkdir::DirEntry, walkdir::Error>;
 
 impl<W: Iterator<Item = WalkItem>> FsWalk<W> {
     pub(crate) fn new(walk: W, tree: Arc<Tree>, read_ahead: ReadAhead) -> FsWalk<W> {
@@ -246,6 +246,7 @@ mod tests {
     use spiro_scanner::{EntryKind, Scanner};
 
     use crate::FsScanner;
+    use crate::fs::walk::{LeftOut, Walk};
 
     /// Sizes around the limits, more content than the budget, executables, a symlink, nesting.
     fn tree() -> tempfile::TempDir {
@@ -337,12 +338,19 @@ mod tests {
         }
     }
 
-    fn walk_ahead(root: &Path) -> WalkAhead<'static, FsWalk<walkdir::IntoIter>> {
-        let walk = walkdir::WalkDir::new(root)
-            .min_depth(1)
-            .sort_by_file_name()
-            .into_iter();
+    fn keep_all(_: &spiro_scanner::Candidate<'_>) -> bool {
+        false
+    }
+
+    fn walk_ahead(root: &Path) -> WalkAhead<'static, FsWalk<Walk<'static>>> {
         let tree = Arc::new(Tree::open(root).unwrap());
+        let left_out = LeftOut {
+            excluded: Vec::new(),
+            spiroignore: None,
+            gitignores: None,
+            should_skip: &keep_all,
+        };
+        let walk = Walk::new(Arc::clone(&tree), left_out);
         let walker = FsWalk::new(walk, Arc::clone(&tree), ReadAhead::start(1, tree).unwrap());
         WalkAhead::new(walker, false)
     }
