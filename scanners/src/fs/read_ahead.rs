@@ -105,8 +105,7 @@ fn read_ahead(tree: &Tree, rel: &Path, budget: &Budget) -> Option<Found> {
         .then(|| budget.reserve(size + 1))
         .flatten();
     if let Some(content) = &mut content {
-        content.data().reserve_exact(size as usize + 1);
-        file.take(size + 1).read_to_end(content.data()).ok()?;
+        read_whole(file, size, content.data()).ok()?;
     }
     Some(Found {
         seen: Seen::of(&meta),
@@ -115,6 +114,31 @@ fn read_ahead(tree: &Tree, rel: &Path, budget: &Budget) -> Option<Found> {
         mtime: mtime_of(&meta),
         content,
     })
+}
+
+/// Reads the file the walk saw at `size` bytes into `data`: its content, and one byte more if
+/// it has grown. A read of a regular file returns fewer bytes than asked only at its end, so a
+/// first read of `size + 1` bytes that returns `size` has found the end: the read that would
+/// return 0 to say so is a system call per file saved. Anything else (a short read, a file
+/// that grew) reads on as `read_to_end` does.
+fn read_whole(file: fs::File, size: u64, data: &mut Vec<u8>) -> io::Result<()> {
+    let want = usize::try_from(size + 1).map_err(io::Error::other)?;
+    data.reserve_exact(want);
+    #[cfg(unix)]
+    {
+        // Into the buffer's spare capacity: no zeroing of what the read overwrites.
+        let first = loop {
+            match rustix::io::read(&file, rustix::buffer::spare_capacity(data)) {
+                Err(rustix::io::Errno::INTR) => {}
+                result => break result.map_err(io::Error::from)?,
+            }
+        };
+        if first as u64 == size || first == want {
+            return Ok(());
+        }
+    }
+    let left = (size + 1).saturating_sub(data.len() as u64);
+    file.take(left).read_to_end(data).map(drop)
 }
 
 /// A scan's entry, as far as the walk has got with it.
@@ -300,6 +324,27 @@ mod tests {
         for workers in [1, 2, 3] {
             let read_ahead = bundle(FsScanner::new(dir.path()).read_ahead(workers));
             assert!(read_ahead == plain, "{workers} workers");
+        }
+    }
+
+    /// The content and, for a file that grew since the walk, one byte more; a file that
+    /// shrank gives what it has.
+    #[test]
+    fn a_whole_read_gives_the_content_and_one_byte_more_of_a_file_that_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        for (len, walked_size, expected) in [
+            (0, 0, 0),
+            (1, 1, 1),
+            (5000, 5000, 5000),
+            (5000, 4000, 4001),
+            (5000, 6000, 5000),
+            (0, 3, 0),
+        ] {
+            std::fs::write(&path, vec![7u8; len]).unwrap();
+            let mut data = Vec::new();
+            read_whole(fs::File::open(&path).unwrap(), walked_size, &mut data).unwrap();
+            assert_eq!(data, vec![7u8; expected], "{len} bytes, walked at {walked_size}");
         }
     }
 
