@@ -179,7 +179,8 @@ impl Scanner for FsScanner {
             .iter()
             .filter_map(|path| path.strip_prefix(&canonical_root).ok())
             .filter(|rel| !rel.as_os_str().is_empty())
-            .map(Path::to_path_buf)
+            // Rebuilt from its components: clean (no `a//b`, no `a/./b`), as the walk's are.
+            .map(|rel| rel.components().collect())
             .collect();
         let walk = Walk::new(
             Arc::clone(&tree),

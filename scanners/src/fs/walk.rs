@@ -53,7 +53,14 @@ impl<'s> Walk<'s> {
 impl LeftOut<'_> {
     /// Whether the walked path at `rel` (`depth` below the root) is left out.
     fn leaves_out(&mut self, rel: &Path, depth: usize, is_dir: bool) -> bool {
-        if self.excluded.iter().any(|excluded| excluded == rel) {
+        // Compared as bytes: both are clean relative paths (joined by the walk, stripped from
+        // canonical ones), and `Path`'s `==` walks the components of every path that differs.
+        let rel_bytes = os_bytes(rel.as_os_str());
+        if self
+            .excluded
+            .iter()
+            .any(|excluded| os_bytes(excluded.as_os_str()) == rel_bytes)
+        {
             return true;
         }
         if let Some(ignore) = &self.spiroignore
