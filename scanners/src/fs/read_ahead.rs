@@ -344,7 +344,11 @@ mod tests {
             std::fs::write(&path, vec![7u8; len]).unwrap();
             let mut data = Vec::new();
             read_whole(fs::File::open(&path).unwrap(), walked_size, &mut data).unwrap();
-            assert_eq!(data, vec![7u8; expected], "{len} bytes, walked at {walked_size}");
+            assert_eq!(
+                data,
+                vec![7u8; expected],
+                "{len} bytes, walked at {walked_size}"
+            );
         }
     }
 
