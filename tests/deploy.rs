@@ -827,6 +827,7 @@ fn web_prod(highstate: bool) -> Deploy {
         deployment: "prod".into(),
         highstate,
         bundle_len: None,
+        compression: None,
     }
 }
 
@@ -889,6 +890,7 @@ fn library_refuses_a_bundle_that_differs_from_its_announced_length() {
         let server = server_with_token(&token, Answer::Stream(successful_highstate(&["m1"])));
         let deploy = Deploy {
             bundle_len: Some(announced),
+            compression: None,
             ..web_prod(true)
         };
         let err = client(&server, &token)
@@ -928,6 +930,7 @@ fn library_refuses_a_bundle_that_differs_from_its_announced_length() {
     let server = server_with_token(&token, Answer::Stream(successful_highstate(&["m1"])));
     let deploy = Deploy {
         bundle_len: Some(exact),
+        compression: None,
         ..web_prod(true)
     };
     client(&server, &token)

@@ -325,6 +325,7 @@ fn the_event_limit_is_a_library_option() {
         deployment: "prod".into(),
         highstate: true,
         bundle_len: None,
+        compression: None,
     };
     let ((), mut events) = client
         .upload(&deploy, |upload| upload.write_all(&[0u8; 10240]))

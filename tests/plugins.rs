@@ -14,7 +14,9 @@ use std::sync::OnceLock;
 
 use spiro_bundle::{Builder, Error};
 use spiro_plugin_host::{LoadError, Plugin, SearchPath, library_file_name};
-use spiro_scanner::{Candidate, EntryKind, Error as ScanError, Scanner};
+use spiro_scanner::{
+    Candidate, EntryKind, Error as ScanError, OptionError, Scanner, ScannerOptions,
+};
 use spiro_scanners::FsScanner;
 use spiro_tests::{Member, error_text, member, names, read_tar, write};
 
@@ -80,8 +82,20 @@ fn rust_plugin(name: &str) -> PathBuf {
     path
 }
 
-/// Compiles `source` (relative to `plugins/`) as a shared library `out_dir/file_name`.
+/// Compiles `source` (relative to `plugins/`) against today's header as a shared library
+/// `out_dir/file_name`.
 fn cc(source: &str, out_dir: &Path, file_name: &str, defines: &[&str]) -> PathBuf {
+    cc_against("include", source, out_dir, file_name, defines)
+}
+
+/// Compiles `source` against the header in `include` (relative to `plugins/`).
+fn cc_against(
+    include: &str,
+    source: &str,
+    out_dir: &Path,
+    file_name: &str,
+    defines: &[&str],
+) -> PathBuf {
     let plugins = workspace_root().join("plugins");
     let out = out_dir.join(file_name);
     let compiler = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
@@ -90,7 +104,7 @@ fn cc(source: &str, out_dir: &Path, file_name: &str, defines: &[&str]) -> PathBu
         "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
     ])
     .arg("-I")
-    .arg(plugins.join("include"))
+    .arg(plugins.join(include))
     .args(defines)
     .arg("-o")
     .arg(&out)
@@ -116,6 +130,18 @@ fn toplevel(dir: &Path) -> PathBuf {
     )
 }
 
+/// The C example as it was for ABI version 1, compiled against the version-1 header (both
+/// kept verbatim in `plugins/tests-fixtures/v1/`) into `dir`.
+fn toplevel_v1(dir: &Path) -> PathBuf {
+    cc_against(
+        "tests-fixtures/v1",
+        "tests-fixtures/v1/toplevel.c",
+        dir,
+        &library_file_name("toplevel"),
+        &[],
+    )
+}
+
 /// The broken fixture, compiled into `dir` with `defines`, under its own file name (a library
 /// is loaded once per path, so each mode needs its own).
 fn broken(dir: &Path, file_name: &str, defines: &[&str]) -> PathBuf {
@@ -124,11 +150,20 @@ fn broken(dir: &Path, file_name: &str, defines: &[&str]) -> PathBuf {
 
 /// How many things the broken fixture at `path` handed the host that it has not released.
 fn outstanding(path: &Path) -> std::ffi::c_long {
-    // SAFETY: the fixture's own test hook, `long spiro_test_outstanding(void)`.
+    fixture_count(path, b"spiro_test_outstanding")
+}
+
+/// How many configurations the broken fixture at `path` made that the host has not released.
+fn configs(path: &Path) -> std::ffi::c_long {
+    fixture_count(path, b"spiro_test_configs")
+}
+
+fn fixture_count(path: &Path, symbol: &[u8]) -> std::ffi::c_long {
+    // SAFETY: the fixture's own test hooks, `long spiro_test_...(void)`.
     unsafe {
         let library = libloading::Library::new(path).unwrap();
         let count = library
-            .get::<unsafe extern "C" fn() -> std::ffi::c_long>(b"spiro_test_outstanding")
+            .get::<unsafe extern "C" fn() -> std::ffi::c_long>(symbol)
             .unwrap();
         count()
     }
@@ -190,7 +225,7 @@ fn the_rust_manifest_plugin_bundles_exactly_what_it_lists() {
     let plugin = Plugin::load(&path).unwrap();
     let info = plugin.info();
     assert_eq!(info.name, "manifest");
-    assert_eq!(info.abi_version, 1);
+    assert_eq!(info.abi_version, 2);
     assert_eq!(info.path, path);
     assert!(info.description.contains(".spiromanifest"), "{info:?}");
 
@@ -385,6 +420,20 @@ fn everything_handed_to_the_host_is_given_back() {
     let failing = Plugin::load(failing).unwrap();
     assert!(bundle(&[&failing.scanner(project.path())]).is_err());
     assert_eq!(outstanding(&failing.info().path), 0);
+
+    // A configuration lives as long as its scanner (and the scans started with it), and is
+    // released once; a refused one was never handed over.
+    assert_eq!(configs(&path), 1);
+    let clone = scanner.clone();
+    drop(scanner);
+    assert_eq!(configs(&path), 1);
+    assert_eq!(clone.scan(&skip).unwrap().count(), 2);
+    drop(clone);
+    assert_eq!((configs(&path), outstanding(&path)), (0, 0));
+    let refused =
+        plugin.scanner_with_options(project.path(), &ScannerOptions::new().set("level", "9"));
+    assert!(matches!(refused, Err(OptionError::Refused { .. })));
+    assert_eq!((configs(&path), outstanding(&path)), (0, 0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,14 +552,14 @@ fn a_library_without_the_entry_symbol_is_refused_by_path() {
 #[test]
 fn an_abi_version_out_of_range_is_refused_naming_both_versions() {
     let dir = tempfile::tempdir().unwrap();
-    for (version, file) in [("999", "lib999.so"), ("0", "lib0.so")] {
+    for (version, file) in [("999", "lib999.so"), ("0", "lib0.so"), ("3", "lib3.so")] {
         let path = broken(dir.path(), file, &[&format!("-DABI={version}")]);
         let err = Plugin::load(&path).unwrap_err();
         assert!(matches!(err, LoadError::UnsupportedAbi { .. }), "{err}");
         let text = err.to_string();
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(text.contains(&format!("ABI version {version}")), "{text}");
-        assert!(text.contains("supports ABI versions 1 to 1"), "{text}");
+        assert!(text.contains("supports ABI versions 1 to 2"), "{text}");
     }
 }
 
@@ -537,6 +586,26 @@ fn malformed_descriptors_are_refused_by_path() {
             &["-DPLUGIN_NAME=\"a b\""][..],
             "libbadname.so",
             "its name \"a b\"",
+        ),
+        (
+            &["-DNULL_OPTION_TABLE"][..],
+            "libnulloptions.so",
+            "its option table is NULL with a count of 2",
+        ),
+        (
+            &["-DOPTION_NAME=\"\\xff\""][..],
+            "libnonutf8option.so",
+            "the name of its option 1 is not UTF-8",
+        ),
+        (
+            &["-DOPTION_NAME=\"a=b\""][..],
+            "libbadoption.so",
+            "its option 1 is called \"a=b\"",
+        ),
+        (
+            &["-DNULL_CONFIGURE"][..],
+            "libnullconfigure.so",
+            "`configure` function is NULL",
         ),
     ] {
         let path = broken(dir.path(), file, defines);
@@ -831,7 +900,7 @@ fn discovery_searches_the_path_in_order_and_says_why_it_refuses() {
     };
     let top_line = line(&first_top.display().to_string());
     assert!(top_line.contains("plugin"), "{top_line}");
-    assert!(top_line.contains("(ABI 1, "), "{top_line}");
+    assert!(top_line.contains("(ABI 2, "), "{top_line}");
     assert!(top_line.contains("written in C"), "{top_line}");
     let shadowed_line = line(&format!("{}); shadowed by", shadowed.display()));
     assert!(
@@ -858,7 +927,9 @@ fn discovery_searches_the_path_in_order_and_says_why_it_refuses() {
 /// lays it out.
 #[test]
 fn the_rust_mirror_matches_the_c_header() {
-    use spiro_plugin_abi::{SpiroEntry, SpiroScannerPlugin, SpiroString};
+    use spiro_plugin_abi::{
+        SpiroEntry, SpiroOption, SpiroOptionInfo, SpiroScannerPlugin, SpiroString,
+    };
     use std::mem::{offset_of, size_of};
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("layout.c");
@@ -872,6 +943,11 @@ fn the_rust_mirror_matches_the_c_header() {
 int main(void) {
     printf("SpiroEntry %zu\nSpiroScannerPlugin %zu\nSpiroString %zu\n",
            sizeof(SpiroEntry), sizeof(SpiroScannerPlugin), sizeof(SpiroString));
+    printf("SpiroOptionInfo %zu\nSpiroOption %zu\n", sizeof(SpiroOptionInfo), sizeof(SpiroOption));
+    F(SpiroOptionInfo, name) F(SpiroOptionInfo, name_len) F(SpiroOptionInfo, description)
+    F(SpiroOptionInfo, description_len) F(SpiroOptionInfo, default_value)
+    F(SpiroOptionInfo, default_value_len)
+    F(SpiroOption, key) F(SpiroOption, key_len) F(SpiroOption, value) F(SpiroOption, value_len)
     F(SpiroEntry, id) F(SpiroEntry, name) F(SpiroEntry, name_len) F(SpiroEntry, kind)
     F(SpiroEntry, mode) F(SpiroEntry, size) F(SpiroEntry, mtime) F(SpiroEntry, target)
     F(SpiroEntry, target_len)
@@ -881,7 +957,9 @@ int main(void) {
     F(SpiroScannerPlugin, scan_start) F(SpiroScannerPlugin, scan_next)
     F(SpiroScannerPlugin, entry_release) F(SpiroScannerPlugin, open) F(SpiroScannerPlugin, read)
     F(SpiroScannerPlugin, reader_free) F(SpiroScannerPlugin, scan_free)
-    F(SpiroScannerPlugin, string_free)
+    F(SpiroScannerPlugin, string_free) F(SpiroScannerPlugin, options)
+    F(SpiroScannerPlugin, option_count) F(SpiroScannerPlugin, configure)
+    F(SpiroScannerPlugin, config_free) F(SpiroScannerPlugin, scan_start_configured)
     printf("ABI %u\nOK %d\nEND %d\nERROR %d\nFILE %u\nSYMLINK %u\nSYMBOL %s\n",
            SPIRO_SCANNER_ABI_VERSION, SPIRO_OK, SPIRO_END, SPIRO_ERROR, SPIRO_KIND_FILE,
            SPIRO_KIND_SYMLINK, SPIRO_SCANNER_ENTRY_SYMBOL);
@@ -913,14 +991,21 @@ int main(void) {
         format!("SpiroEntry {}", size_of::<SpiroEntry>()),
         format!("SpiroScannerPlugin {}", size_of::<SpiroScannerPlugin>()),
         format!("SpiroString {}", size_of::<SpiroString>()),
+        format!("SpiroOptionInfo {}", size_of::<SpiroOptionInfo>()),
+        format!("SpiroOption {}", size_of::<SpiroOption>()),
     ];
+    rust.extend(
+        fields!(SpiroOptionInfo: name, name_len, description, description_len,
+        default_value, default_value_len),
+    );
+    rust.extend(fields!(SpiroOption: key, key_len, value, value_len));
     rust.extend(
         fields!(SpiroEntry: id, name, name_len, kind, mode, size, mtime, target, target_len),
     );
     rust.extend(
         fields!(SpiroScannerPlugin: abi_version, struct_size, name, name_len, description,
         description_len, scan_start, scan_next, entry_release, open, read, reader_free, scan_free,
-        string_free),
+        string_free, options, option_count, configure, config_free, scan_start_configured),
     );
     rust.extend([
         format!("ABI {}", spiro_plugin_abi::ABI_VERSION),
@@ -1136,7 +1221,7 @@ fn cli_lists_scanners_and_plugins_with_reasons() {
     assert!(line("git ").contains("built-in"), "{stdout}");
     let manifest = line("manifest ");
     assert!(manifest.contains(".spiromanifest"), "{manifest}");
-    assert!(manifest.contains("ABI 1"), "{manifest}");
+    assert!(manifest.contains("ABI 2"), "{manifest}");
     let manifest_path = plugins.path().join(library_file_name("manifest"));
     assert!(
         manifest.contains(&manifest_path.display().to_string()),
@@ -1147,5 +1232,442 @@ fn cli_lists_scanners_and_plugins_with_reasons() {
     assert!(
         old.contains("refused") && old.contains("ABI version 999"),
         "{old}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options (ABI version 2) and version-1 plugins
+
+fn options(pairs: &[(&str, &str)]) -> ScannerOptions {
+    pairs
+        .iter()
+        .fold(ScannerOptions::new(), |o, (k, v)| o.set(*k, *v))
+}
+
+fn scan_names(scanner: &dyn Scanner) -> Vec<String> {
+    scanner
+        .scan(&|_| false)
+        .unwrap()
+        .map(|e| e.unwrap().name().to_string())
+        .collect()
+}
+
+/// A project for the toplevel plugin: a dotfile, a small and a large file, a directory.
+fn toplevel_project() -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    let root = project.path();
+    write(root, ".env", "A=1\n");
+    write(root, "small.txt", "tiny\n");
+    write(root, "large.bin", vec![b'x'; 4096]);
+    write(root, "sub/deep.txt", "not at the top\n");
+    project
+}
+
+#[test]
+fn the_c_plugin_declares_its_options_and_takes_them_given_or_defaulted() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::load(toplevel(dir.path())).unwrap();
+    let info = plugin.info();
+    assert_eq!(info.abi_version, 2);
+    let declared: Vec<(&str, &str)> = info
+        .options
+        .iter()
+        .map(|o| (&*o.name, &*o.default))
+        .collect();
+    assert_eq!(declared, [("hidden", "true"), ("max-size", "none")]);
+    assert!(
+        info.options[1].description.contains("larger than"),
+        "{info:?}"
+    );
+
+    let project = toplevel_project();
+    let root = project.path();
+    // Defaulted: what the plugin did before it took options.
+    let all = [".env", "large.bin", "small.txt", ".toplevel-index"];
+    assert_eq!(scan_names(&plugin.scanner(root)), all);
+    let defaulted = plugin
+        .scanner_with_options(root, &ScannerOptions::new())
+        .unwrap();
+    assert_eq!(scan_names(&defaulted), all);
+    // Given.
+    let given = plugin
+        .scanner_with_options(root, &options(&[("hidden", "false"), ("max-size", "100")]))
+        .unwrap();
+    assert_eq!(scan_names(&given), ["small.txt", ".toplevel-index"]);
+    let members = bundle(&[&given]).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&member(&members, "_source/.toplevel-index").content),
+        "5\tsmall.txt\n"
+    );
+    // One configuration, several scans.
+    assert_eq!(scan_names(&given), ["small.txt", ".toplevel-index"]);
+}
+
+#[test]
+fn the_c_plugin_refuses_a_bad_value_with_its_own_message_and_the_host_an_undeclared_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::load(toplevel(dir.path())).unwrap();
+    let root = tempfile::tempdir().unwrap();
+
+    let refused = plugin
+        .scanner_with_options(root.path(), &options(&[("max-size", "big")]))
+        .unwrap_err();
+    let OptionError::Refused {
+        scanner,
+        message,
+        accepted,
+    } = &refused
+    else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(scanner, "toplevel");
+    assert_eq!(
+        message,
+        "option `max-size` must be a number of bytes or `none`, not `big`"
+    );
+    assert_eq!(accepted.len(), 2);
+    let text = refused.to_string();
+    assert!(
+        text.starts_with("scanner `toplevel` refused its options: option `max-size` must be"),
+        "{text}"
+    );
+    assert!(text.contains("it takes: `hidden` ("), "{text}");
+
+    let unknown = plugin
+        .scanner_with_options(root.path(), &options(&[("hiden", "false")]))
+        .unwrap_err();
+    assert!(
+        matches!(unknown, OptionError::Unknown { .. }),
+        "{unknown:?}"
+    );
+    let text = unknown.to_string();
+    assert!(
+        text.starts_with("scanner `toplevel` has no option `hiden`; it takes: `hidden`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`max-size` (leave out files larger"),
+        "{text}"
+    );
+
+    // A value the C side could not see past is refused before it gets there.
+    let nul = plugin
+        .scanner_with_options(root.path(), &options(&[("max-size", "1\0")]))
+        .unwrap_err();
+    assert!(matches!(nul, OptionError::Invalid { .. }), "{nul:?}");
+}
+
+#[test]
+fn the_rust_sdk_reads_declares_and_refuses_options() {
+    let plugin = Plugin::load(rust_plugin("manifest")).unwrap();
+    let declared: Vec<(&str, &str)> = plugin
+        .info()
+        .options
+        .iter()
+        .map(|o| (&*o.name, &*o.default))
+        .collect();
+    assert_eq!(declared, [("file", ".spiromanifest")]);
+
+    let project = manifest_project();
+    write(project.path(), "deploy/web.list", "app.py\ncurrent\n");
+    let web = plugin
+        .scanner_with_options(project.path(), &options(&[("file", "deploy/web.list")]))
+        .unwrap();
+    assert_eq!(scan_names(&web), ["app.py", "current"]);
+
+    // Refused with the plugin's own message, in the shared words.
+    let refused = plugin
+        .scanner_with_options(project.path(), &options(&[("file", "../elsewhere")]))
+        .unwrap_err();
+    assert!(
+        matches!(refused, OptionError::Refused { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "scanner `manifest` refused its options: option `file` must be a relative path inside \
+         the project (no leading `/`, no `..`), not `../elsewhere`; it takes: `file` (the list \
+         of paths to bundle, relative to the project; default: .spiromanifest)"
+    );
+
+    // A panic while reading options stays in the plugin and is its refusal.
+    let panicky = Plugin::load(rust_plugin("panicky")).unwrap();
+    let err = panicky
+        .scanner_with_options(project.path(), &options(&[("mode", "panic-in-options")]))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("refused its options: panicked: the options were too much at "),
+        "{text}"
+    );
+    // Given, the option overrides the default (the root directory's name).
+    let ask = panicky
+        .scanner_with_options(project.path(), &options(&[("mode", "ask-twice")]))
+        .unwrap();
+    assert_eq!(scan_names(&ask), ["a", "b"]);
+    assert_eq!(scan_names(&panicky.scanner(project.path())), ["ok.txt"]);
+}
+
+#[test]
+fn a_version_1_plugin_loads_works_and_takes_no_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::load(toplevel_v1(dir.path())).unwrap();
+    let info = plugin.info();
+    assert_eq!((info.name.as_str(), info.abi_version), ("toplevel", 1));
+    assert!(info.options.is_empty());
+
+    let project = toplevel_project();
+    let scanner = plugin.scanner(project.path());
+    let members = bundle(&[&scanner]).unwrap();
+    assert_eq!(
+        names(&members),
+        [
+            "_source/.env",
+            "_source/large.bin",
+            "_source/small.txt",
+            "_source/.toplevel-index"
+        ]
+    );
+    assert_eq!(member(&members, "_source/small.txt").content, b"tiny\n");
+    let mut listing = Builder::listing(Vec::new());
+    listing.add_source(&scanner).unwrap();
+    assert_eq!(
+        String::from_utf8(listing.finish().unwrap()).unwrap(),
+        "_source/.env\n_source/large.bin\n_source/small.txt\n_source/.toplevel-index\n"
+    );
+    // No options is fine; any option is unknown, in the shared words.
+    assert!(
+        plugin
+            .scanner_with_options(project.path(), &ScannerOptions::new())
+            .is_ok()
+    );
+    let err = plugin
+        .scanner_with_options(project.path(), &options(&[("hidden", "false")]))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "scanner `toplevel` has no option `hidden`; it takes no options"
+    );
+}
+
+#[test]
+fn a_plugin_that_refuses_its_defaults_fails_its_scans_and_is_a_usage_error_in_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = broken(dir.path(), "librequired.so", &["-DREQUIRE_LEVEL"]);
+    let plugin = Plugin::load(&path).unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let text = bundle_err(&plugin.scanner(project.path()));
+    assert_names_plugin(&text, &plugin);
+    assert!(
+        text.contains("scanner `broken` refused its options: give me a `level`"),
+        "{text}"
+    );
+    let given = plugin
+        .scanner_with_options(project.path(), &options(&[("level", "2")]))
+        .unwrap();
+    assert_eq!(scan_names(&given), ["hello.txt", "link"]);
+    drop(given);
+    assert_eq!((configs(&path), outstanding(&path)), (0, 0));
+
+    let data = tempfile::tempdir().unwrap();
+    write(project.path(), "_salt/top.sls", "base: {}\n");
+    let stderr = cli_usage_error(
+        cli(project.path(), None, data.path()).arg(format!("--include-source={}", path.display())),
+    );
+    assert!(stderr.contains("give me a `level`"), "{stderr}");
+    assert!(
+        stderr.contains("it takes: `level` (how broken, 1 to 3; default: 1)"),
+        "{stderr}"
+    );
+}
+
+/// Every size and offset of the version-1 mirror equals the version-1 header's, kept verbatim.
+#[test]
+fn the_rust_version_1_mirror_matches_the_version_1_header() {
+    use spiro_plugin_abi::SpiroScannerPluginV1;
+    use std::mem::{offset_of, size_of};
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("layout_v1.c");
+    std::fs::write(
+        &source,
+        r#"
+#include <stdio.h>
+#include <stddef.h>
+#include "spiro_scanner.h"
+#define F(f) printf(#f " %zu\n", offsetof(SpiroScannerPlugin, f));
+int main(void) {
+    printf("size %zu\nABI %u\n", sizeof(SpiroScannerPlugin), SPIRO_SCANNER_ABI_VERSION);
+    F(abi_version) F(struct_size) F(name) F(name_len) F(description) F(description_len)
+    F(scan_start) F(scan_next) F(entry_release) F(open) F(read) F(reader_free) F(scan_free)
+    F(string_free)
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let c = compile_and_run(&source, "tests-fixtures/v1");
+    macro_rules! fields {
+        ($($f:ident),*) => {
+            vec![$(format!(concat!(stringify!($f), " {}"), offset_of!(SpiroScannerPluginV1, $f))),*]
+        };
+    }
+    let mut rust = vec![
+        format!("size {}", size_of::<SpiroScannerPluginV1>()),
+        "ABI 1".to_owned(),
+    ];
+    rust.extend(fields!(
+        abi_version,
+        struct_size,
+        name,
+        name_len,
+        description,
+        description_len,
+        scan_start,
+        scan_next,
+        entry_release,
+        open,
+        read,
+        reader_free,
+        scan_free,
+        string_free
+    ));
+    assert_eq!(c.lines().collect::<Vec<_>>(), rust);
+    assert_eq!(
+        size_of::<SpiroScannerPluginV1>() as u32,
+        spiro_plugin_abi::DESCRIPTOR_SIZE_V1
+    );
+}
+
+/// Compiles the C program `source` against the header in `include` (relative to `plugins/`),
+/// runs it and returns its output.
+fn compile_and_run(source: &Path, include: &str) -> String {
+    let exe = source.with_extension("");
+    let compiler = std::env::var_os("CC").unwrap_or_else(|| "cc".into());
+    let status = Command::new(compiler)
+        .args(["-std=c11", "-Wall", "-Werror", "-I"])
+        .arg(workspace_root().join("plugins").join(include))
+        .arg("-o")
+        .arg(&exe)
+        .arg(source)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = Command::new(&exe).output().unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn cli_passes_options_to_plugins_and_lists_them() {
+    let plugins = plugin_dir();
+    let data = tempfile::tempdir().unwrap();
+    let project = toplevel_project();
+    write(project.path(), "_salt/top.sls", "base: {}\n");
+    let out = tempfile::tempdir().unwrap();
+    let members = cli_bundle(
+        cli(project.path(), Some(plugins.path()), data.path())
+            .arg("--include-source=toplevel,hidden=false,max-size=100"),
+        &out.path().join("b.tar"),
+    );
+    assert_eq!(
+        names(&members),
+        ["top.sls", "_source/small.txt", "_source/.toplevel-index"]
+    );
+
+    let output = cli(project.path(), Some(plugins.path()), data.path())
+        .arg("--list-scanners")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("no line starting {needle:?} in\n{stdout}"))
+    };
+    let top = at("toplevel ");
+    assert!(
+        lines[top + 1].contains("option    ,hidden=true "),
+        "{stdout}"
+    );
+    assert!(
+        lines[top + 1].ends_with("also bundle names that start with `.`"),
+        "{stdout}"
+    );
+    assert!(
+        lines[top + 2].contains("option    ,max-size=none  leave out"),
+        "{stdout}"
+    );
+    let manifest = at("manifest ");
+    assert!(
+        lines[manifest + 1].contains("option    ,file=.spiromanifest  the list of paths"),
+        "{stdout}"
+    );
+}
+
+/// Runs `cmd` to bundle and returns its stderr, checking that it failed with status 2.
+fn cli_usage_error(cmd: &mut Command) -> String {
+    let output = cmd.args(["--output", "-", "p", "d"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--list-scanners"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn cli_option_mistakes_for_plugins_are_usage_errors() {
+    let plugins = plugin_dir();
+    let data = tempfile::tempdir().unwrap();
+    let project = toplevel_project();
+    write(project.path(), "_salt/top.sls", "base: {}\n");
+    let run = |spec: &str| {
+        cli_usage_error(
+            cli(project.path(), Some(plugins.path()), data.path())
+                .arg(format!("--include-source={spec}")),
+        )
+    };
+    let stderr = run("toplevel,max-size=big");
+    assert!(
+        stderr.contains(
+            "scanner `toplevel` refused its options: option `max-size` must be a number of \
+             bytes or `none`, not `big`"
+        ),
+        "{stderr}"
+    );
+    let stderr = run("toplevel,colour");
+    assert!(
+        stderr.contains("scanner `toplevel` has no option `colour`; it takes: `hidden`"),
+        "{stderr}"
+    );
+    let stderr = run("manifest,file=/etc/passwd");
+    assert!(
+        stderr.contains("refused its options: option `file`"),
+        "{stderr}"
+    );
+
+    // A version-1 plugin, by path: it takes no options.
+    let v1_dir = tempfile::tempdir().unwrap();
+    let v1 = toplevel_v1(v1_dir.path());
+    let stderr = run(&format!("{},hidden=false", v1.display()));
+    assert!(
+        stderr.contains("scanner `toplevel` has no option `hidden`; it takes no options"),
+        "{stderr}"
+    );
+    // And without options it bundles, as it always did.
+    let out = tempfile::tempdir().unwrap();
+    let members = cli_bundle(
+        cli(project.path(), None, data.path()).arg(format!("--include-source={}", v1.display())),
+        &out.path().join("b.tar"),
+    );
+    assert_eq!(
+        names(&members),
+        [
+            "top.sls",
+            "_source/.env",
+            "_source/large.bin",
+            "_source/small.txt",
+            "_source/.toplevel-index"
+        ]
     );
 }

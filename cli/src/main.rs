@@ -126,8 +126,7 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
             ));
         }
         let plan = plan(args, root, &[])?;
-        let written = plan
-            .write(Builder::new(raw_stdout()?))
+        let written = write_into(&plan, raw_stdout()?, args.compression())
             .and_then(|(mut stdout, _)| stdout.flush().map_err(|e| CliError::new(Exit::Bundle, e)));
         // Unlike a listing, a bundle cut short is a failure, whoever closed the pipe.
         return written.map_err(|err| match err.is_broken_pipe() {
@@ -141,8 +140,7 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
     }
     let file = output_file::OutputFile::create(&root.join(output))?;
     let plan = plan(args, root, &file.excluded())?;
-    let (file, stats) = plan
-        .write(Builder::new(file))
+    let (file, stats) = write_into(&plan, file, args.compression())
         .map_err(|err| naming_the_output(err, output))?;
     let shown = file.path().to_owned();
     file.finish()?;
@@ -152,6 +150,24 @@ fn write_bundle(args: &Args, root: &Path, output: &Path) -> Result<(), CliError>
         output::bundle_summary(&stats)
     ));
     Ok(())
+}
+
+/// Writes the bundle into `out`, gzipped with `--compress`, and returns `out` with what was
+/// written.
+fn write_into<W: Write>(
+    plan: &Plan,
+    out: W,
+    gzip: Option<spiro_client::Gzip>,
+) -> Result<(W, spiro_bundle::Stats), CliError> {
+    let Some(gzip) = gzip else {
+        return plan.write(Builder::new(out));
+    };
+    let level = flate2::Compression::new(gzip.level());
+    let (encoder, stats) = plan.write(Builder::new(flate2::write::GzEncoder::new(out, level)))?;
+    let out = encoder
+        .finish()
+        .map_err(|e| CliError::new(Exit::Bundle, spiro_bundle::Error::Write(e)))?;
+    Ok((out, stats))
 }
 
 /// A failure to write the bundle (a full disk, say) named after the `--output` file, which

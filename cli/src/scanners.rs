@@ -31,32 +31,27 @@ pub fn resolve(
     if let Some(scanner) = spiro_scanners::builtin(method, root, options) {
         return scanner.map_err(usage);
     }
-    let scanner = spiro_plugin_host::open_scanner(method, root).map_err(|error| {
-        let hint = match error {
-            spiro_plugin_host::LoadError::NotFound { .. } => {
-                let known: Vec<&str> = spiro_scanners::BUILTIN.iter().map(|b| b.name).collect();
-                format!(
-                    "the built-in scanners are {}; --list-scanners shows the plugins found",
-                    known.join(", ")
-                )
-            }
-            _ => "--list-scanners shows every plugin found and why any was refused; \
+    let plugin = spiro_plugin_host::SearchPath::from_env()
+        .resolve(method)
+        .map_err(|error| {
+            let hint = match error {
+                spiro_plugin_host::LoadError::NotFound { .. } => {
+                    let known: Vec<&str> = spiro_scanners::BUILTIN.iter().map(|b| b.name).collect();
+                    format!(
+                        "the built-in scanners are {}; --list-scanners shows the plugins found",
+                        known.join(", ")
+                    )
+                }
+                _ => "--list-scanners shows every plugin found and why any was refused; \
                   plugins/README.md says how plugins are built"
-                .to_owned(),
-        };
-        CliError::new(Exit::Bundle, error).hint(hint)
-    })?;
-    if !options.is_empty() {
-        // Plugins declare no options yet: refuse any, as for a scanner that takes none.
-        let (option, _) = options.iter().next().expect("not empty");
-        Err(usage(OptionError::Unknown {
-            scanner: method.to_owned(),
-            option: option.to_owned(),
-            accepted: Vec::new(),
-        }))
-    } else {
-        Ok(scanner)
-    }
+                    .to_owned(),
+            };
+            CliError::new(Exit::Bundle, error).hint(hint)
+        })?;
+    // The plugin checks its options here, before anything is scanned: an undeclared one (any,
+    // for an ABI version 1 plugin) or one it refuses is the user's mistake.
+    let scanner = plugin.scanner_with_options(root, options).map_err(usage)?;
+    Ok(Box::new(scanner))
 }
 
 /// A mistake in a scanner's options is the user's: a usage error, with where to look.
@@ -129,7 +124,7 @@ fn listing(
     }
     for c in candidates {
         let path = c.path.display();
-        let line = match &c.plugin {
+        match &c.plugin {
             Ok(plugin) => {
                 let info = plugin.info();
                 let mut line = format!(
@@ -144,11 +139,11 @@ fn listing(
                 } else if let Some(by) = &c.shadowed_by {
                     line.push_str(&format!("; shadowed by `{}`", by.display()));
                 }
-                line
+                lines.push(line);
+                lines.extend(option_lines(&info.options, width));
             }
-            Err(error) => format!("{:width$}  refused   {error}", c.name),
-        };
-        lines.push(line);
+            Err(error) => lines.push(format!("{:width$}  refused   {error}", c.name)),
+        }
     }
     let searched = if dirs.is_empty() {
         "(none)".to_owned()

@@ -12,13 +12,29 @@
  * Rust plugins need not use this header: the spiro-plugin-sdk crate mirrors it and does all of
  * the below for them.
  *
+ * Versions. This header describes ABI version 2. Version 1, the first, had no options:
+ * its descriptor is this one without the fields after string_free, and the host starts its
+ * scans with scan_start. Version 2 adds options: the descriptor declares the options the
+ * scanner takes (options, option_count), the host turns the options a user gave into a
+ * configuration with configure (where the plugin refuses what it cannot use), and starts scans
+ * with scan_start_configured. A host that speaks version 2 still loads version-1 plugins (and
+ * refuses to give them any option); a host that speaks only version 1 refuses version-2
+ * plugins, rather than running them without the options the user asked for.
+ *
  * Rules that hold across the whole ABI (each function's comment only adds to them):
  *
  * 1. Ownership. Memory is released only by the side that allocated it, through that side's own
  *    function, because the host and the plugin may use different allocators (two Rust standard
  *    libraries, or malloc and a Rust allocator). Concretely:
- *      - the descriptor, its name and its description belong to the plugin and stay valid while
- *        the library is loaded; the host never frees them;
+ *      - the descriptor, its name and its description, and the option table with every string
+ *        in it belong to the plugin and stay valid while the library is loaded; the host never
+ *        frees them;
+ *      - the options the host passes to configure (the array and every key and value in it)
+ *        belong to the host and are lent for that call only: a plugin that needs a value later
+ *        copies it into its configuration;
+ *      - a SpiroConfig belongs to the plugin; the host releases each exactly once with
+ *        config_free, after every scan started with it has been released with scan_free (so a
+ *        scan may keep pointers into its configuration);
  *      - a SpiroScan and a SpiroReader belong to the plugin; the host releases each exactly once
  *        with scan_free / reader_free;
  *      - an error message (SpiroString) is allocated by the plugin and handed to the host, which
@@ -44,6 +60,8 @@
  *    exception or a Rust panic must be caught inside the plugin (the Rust SDK does this).
  * 5. Threads. The host makes no concurrent calls on one scan or on the readers opened from it,
  *    but it may make successive calls from different threads. Different scans are independent.
+ *    A configuration is read-only once configure returns it: the host may start several scans
+ *    with one configuration, from several threads at once.
  * 6. Order of release. The host frees every reader opened from a scan, and releases or opens
  *    every file entry it was given, before it calls scan_free on that scan. (The SDK does not
  *    rely on this, but a C plugin may.)
@@ -60,8 +78,9 @@ extern "C" {
 #endif
 
 /* The ABI version this header describes. Bumped on any incompatible change; appending a field
- * at the end of SpiroScannerPlugin is compatible (struct_size tells the host what is there). */
-#define SPIRO_SCANNER_ABI_VERSION 1u
+ * at the end of SpiroScannerPlugin is compatible (struct_size tells the host what is there).
+ * Version 2 added options: see "Versions" above. */
+#define SPIRO_SCANNER_ABI_VERSION 2u
 
 /* The one symbol a plugin exports. */
 #define SPIRO_SCANNER_ENTRY_SYMBOL "spiro_scanner_plugin"
@@ -79,6 +98,8 @@ typedef int32_t SpiroStatus;
 /* Opaque plugin objects. The host only passes their pointers back. */
 typedef struct SpiroScan SpiroScan;
 typedef struct SpiroReader SpiroReader;
+/* Version 2: a plugin's configuration, made by configure from the options a user gave. */
+typedef struct SpiroConfig SpiroConfig;
 
 /* A byte string allocated by the plugin and released by the host with string_free. The host
  * reads at most 4096 bytes of an error message and says it cut the rest; it refuses an entry
@@ -127,12 +148,44 @@ typedef struct SpiroEntry {
     size_t target_len;
 } SpiroEntry;
 
+/*
+ * Version 2: one option the scanner takes, as --list-scanners shows it and as errors list what
+ * is accepted: `,NAME=DEFAULT  DESCRIPTION`. All three are UTF-8 and static (rule 1). The name
+ * is what users type before `=`: 1 to 64 ASCII letters, digits, `-` and `_`, unique within the
+ * table. The description is one line (at most 4096 bytes); the default is the value the
+ * plugin uses when the option is not given, written as a user would give it (`false`, `0`,
+ * `.spiromanifest`; empty if there is none), at most 4096 bytes. The host refuses a
+ * descriptor whose table breaks these rules.
+ */
+typedef struct SpiroOptionInfo {
+    const uint8_t *name;
+    size_t name_len;
+    const uint8_t *description;
+    size_t description_len;
+    const uint8_t *default_value;
+    size_t default_value_len;
+} SpiroOptionInfo;
+
+/*
+ * Version 2: one option a user gave, `--include-source=NAME,KEY=VALUE` (a bare `KEY` is passed
+ * as `KEY=true`). Both are UTF-8 without NUL bytes; the key is one the plugin declared (the
+ * host refuses any other before calling the plugin), each key at most once, in the order the
+ * user gave them. Lent for the configure call only (rule 1).
+ */
+typedef struct SpiroOption {
+    const uint8_t *key;
+    size_t key_len;
+    const uint8_t *value;
+    size_t value_len;
+} SpiroOption;
+
 typedef struct SpiroScannerPlugin {
     /* MUST be first and equal to SPIRO_SCANNER_ABI_VERSION as the plugin was compiled. The host
      * reads this field alone first, and nothing else if it does not support the version. */
     uint32_t abi_version;
     /* sizeof(SpiroScannerPlugin) as the plugin was compiled; the host refuses a descriptor
-     * smaller than the one of the version it speaks, and ignores fields it does not know. */
+     * smaller than its version's (a version-1 descriptor ends at string_free), and ignores
+     * fields it does not know. */
     uint32_t struct_size;
 
     /* The scanner's name, as used in messages and in --include-source (by convention the NAME
@@ -144,10 +197,12 @@ typedef struct SpiroScannerPlugin {
     size_t description_len;
 
     /*
-     * Starts a scan of the directory `root` (lent for this call). On SPIRO_OK, *scan_out holds a
-     * new scan that the host will release with scan_free. On SPIRO_ERROR, *scan_out is not used
-     * and nothing needs releasing but the error message. The plugin may call should_skip (with
-     * skip_ctx) during this call only.
+     * Version 1 only: starts a scan of the directory `root` (lent for this call). On SPIRO_OK,
+     * *scan_out holds a new scan that the host will release with scan_free. On SPIRO_ERROR,
+     * *scan_out is not used and nothing needs releasing but the error message. The plugin may
+     * call should_skip (with skip_ctx) during this call only.
+     * A version-2 host starts scans with scan_start_configured and never calls this one: a
+     * version-2 plugin sets it to NULL.
      */
     SpiroStatus (*scan_start)(const uint8_t *root, size_t root_len, SpiroShouldSkip should_skip,
                               void *skip_ctx, SpiroScan **scan_out, SpiroString *error_out);
@@ -193,6 +248,45 @@ typedef struct SpiroScannerPlugin {
 
     /* Releases an error message the plugin handed over in a SpiroString. */
     void (*string_free)(uint8_t *ptr, size_t len);
+
+    /* ---- Version 2: options. A version-1 descriptor ends above. ---- */
+
+    /* The options the scanner takes, in the order --list-scanners shows them: `option_count`
+     * entries at `options` (static, rule 1). NULL and 0 for a scanner that takes none. */
+    const SpiroOptionInfo *options;
+    size_t option_count;
+
+    /*
+     * Makes a configuration from the options a user gave: `option_count` pairs at `options`
+     * (NULL when 0), lent for this call only. Options not given take the plugin's defaults, so
+     * it is called, with no options if none were given, once for every --include-source of
+     * this plugin, when the host resolves it, before any scan and before anything is bundled;
+     * it must not touch the project (there is no root yet) and should be cheap.
+     * On SPIRO_OK, *config_out holds a configuration (it may be NULL if the plugin needs none)
+     * that the host will release with config_free. On SPIRO_ERROR the plugin refuses the
+     * options: *error_out says why in one line, naming the option and what it takes
+     * ("`max-size` must be a number of bytes, not `big`"); the host shows it as the user's
+     * mistake, with the options the plugin declares. A plugin refuses a key it does not know
+     * too, although this host never passes one.
+     */
+    SpiroStatus (*configure)(const SpiroOption *options, size_t option_count,
+                             SpiroConfig **config_out, SpiroString *error_out);
+
+    /* Releases a configuration, exactly once, after every scan started with it is released.
+     * Called with what configure stored in *config_out, NULL included. */
+    void (*config_free)(SpiroConfig *config);
+
+    /*
+     * Starts a scan of the directory `root` (lent for this call) with a configuration from
+     * configure (read-only; it outlives the scan). Otherwise exactly version 1's scan_start: on
+     * SPIRO_OK, *scan_out holds a new scan that the host will release with scan_free; on
+     * SPIRO_ERROR, nothing needs releasing but the error message; the plugin may call
+     * should_skip (with skip_ctx) during this call only.
+     */
+    SpiroStatus (*scan_start_configured)(const SpiroConfig *config, const uint8_t *root,
+                                         size_t root_len, SpiroShouldSkip should_skip,
+                                         void *skip_ctx, SpiroScan **scan_out,
+                                         SpiroString *error_out);
 } SpiroScannerPlugin;
 
 /* The entry symbol. Returns a pointer to a descriptor that lives as long as the library. It must

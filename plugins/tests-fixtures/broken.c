@@ -2,8 +2,10 @@
  * A purpose-built scanner plugin for the tests, compiled once per failure mode with -D flags.
  * Without any, it is well behaved: it yields `hello.txt` ("hello\n") and `link` -> `hello.txt`,
  * and `spiro_test_outstanding()` counts what the host has not released yet (scans, readers,
- * entries neither opened nor released, error strings), so the tests can check that the host
- * releases everything it was given.
+ * entries neither opened nor released, error strings) and `spiro_test_configs()` the
+ * configurations, so the tests can check that the host releases everything it was given
+ * (a configuration lives as long as its scanner). It declares one option, `level` (default 1),
+ * and refuses any value but 1 to 3 with its own message.
  *
  *   -DNO_ENTRY_SYMBOL        exports the descriptor under a misspelt symbol
  *   -DABI=N                  declares ABI version N
@@ -26,6 +28,10 @@
  *                            (compile with -pthread)
  *   -DFORGED_CALLBACK        the first scan_next calls should_skip with a made-up context
  *   -DHUGE_NAME              hello.txt's name claims SIZE_MAX bytes
+ *   -DNULL_OPTION_TABLE      declares 2 options at a NULL table
+ *   -DOPTION_NAME='"x"'      calls its option x (default "level"; may be invalid UTF-8)
+ *   -DNULL_CONFIGURE         leaves the configure function NULL
+ *   -DREQUIRE_LEVEL          refuses to be configured without `level`
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +57,18 @@ static long outstanding = 0;
 long spiro_test_outstanding(void) {
     return outstanding;
 }
+
+static long configs = 0;
+
+long spiro_test_configs(void) {
+    return configs;
+}
+
+struct SpiroConfig {
+    int level;
+    unsigned magic;
+};
+#define CONFIG_MAGIC 0x5c0f1600u
 
 struct SpiroScan {
     int next;
@@ -105,8 +123,56 @@ static void string_free(uint8_t *ptr, size_t len) {
     outstanding--;
 }
 
-static SpiroStatus scan_start(const uint8_t *root, size_t root_len, SpiroShouldSkip should_skip,
-                              void *skip_ctx, SpiroScan **scan_out, SpiroString *error_out) {
+#ifndef OPTION_NAME
+#define OPTION_NAME "level"
+#endif
+static const char OPTION[] = OPTION_NAME;
+static const char OPTION_DESCRIPTION[] = "how broken, 1 to 3";
+static const char OPTION_DEFAULT[] = "1";
+#ifdef NULL_OPTION_TABLE
+__attribute__((unused))
+#endif
+static const SpiroOptionInfo OPTIONS[] = {
+    {(const uint8_t *)OPTION, sizeof OPTION - 1, (const uint8_t *)OPTION_DESCRIPTION,
+     sizeof OPTION_DESCRIPTION - 1, (const uint8_t *)OPTION_DEFAULT, sizeof OPTION_DEFAULT - 1},
+};
+
+#ifdef NULL_CONFIGURE
+__attribute__((unused))
+#endif
+static SpiroStatus configure(const SpiroOption *options, size_t option_count,
+                             SpiroConfig **config_out, SpiroString *error_out) {
+    int level = 1;
+#ifdef REQUIRE_LEVEL
+    if (option_count == 0) return fail(error_out, "give me a `level`: there is no good default");
+#endif
+    for (size_t i = 0; i < option_count; i++) {
+        const SpiroOption *o = &options[i];
+        if (o->key_len != sizeof OPTION - 1 || memcmp(o->key, OPTION, o->key_len) != 0)
+            return fail(error_out, "no such option");
+        if (o->value_len != 1 || o->value[0] < '1' || o->value[0] > '3')
+            return fail(error_out, "a level is 1, 2 or 3: this fixture is only so broken");
+        level = o->value[0] - '0';
+    }
+    struct SpiroConfig *config = calloc(1, sizeof *config);
+    config->level = level;
+    config->magic = CONFIG_MAGIC;
+    configs++;
+    *config_out = config;
+    return SPIRO_OK;
+}
+
+static void config_free(SpiroConfig *config) {
+    config->magic = 0;
+    free(config);
+    configs--;
+}
+
+static SpiroStatus scan_start(const SpiroConfig *config, const uint8_t *root, size_t root_len,
+                              SpiroShouldSkip should_skip, void *skip_ctx, SpiroScan **scan_out,
+                              SpiroString *error_out) {
+    if (config == NULL || config->magic != CONFIG_MAGIC)
+        return fail(error_out, "scan_start_configured was given no configuration of mine");
     (void)root;
     (void)root_len;
     (void)should_skip;
@@ -281,7 +347,7 @@ static const SpiroScannerPlugin DESCRIPTOR = {
     .name_len = sizeof NAME - 1,
     .description = (const uint8_t *)DESCRIPTION,
     .description_len = sizeof DESCRIPTION - 1,
-    .scan_start = scan_start,
+    .scan_start = NULL,
     .scan_next = scan_next,
     .entry_release = entry_release,
     .open = open_entry,
@@ -293,6 +359,20 @@ static const SpiroScannerPlugin DESCRIPTOR = {
     .reader_free = reader_free,
     .scan_free = scan_free,
     .string_free = string_free,
+#ifdef NULL_OPTION_TABLE
+    .options = NULL,
+    .option_count = 2,
+#else
+    .options = OPTIONS,
+    .option_count = 1,
+#endif
+#ifdef NULL_CONFIGURE
+    .configure = NULL,
+#else
+    .configure = configure,
+#endif
+    .config_free = config_free,
+    .scan_start_configured = scan_start,
 };
 
 #ifdef NO_ENTRY_SYMBOL

@@ -1,4 +1,5 @@
-//! `export-ignore`: the `.gitattributes` rule by which `git archive` leaves paths out.
+//! The `.gitattributes` the `git` scanner acts on: `export-ignore` (the rule by which
+//! `git archive` leaves paths out) and `filter=lfs` (the files Git LFS stores as pointers).
 //!
 //! `git archive HEAD` reads attributes from the tree being archived (not the work tree), plus
 //! `$GIT_DIR/info/attributes` and the user's global attributes file. Precedence is git's: the
@@ -13,11 +14,21 @@ use gix::bstr::BStr;
 use gix_attributes::search::{MetadataCollection, Outcome};
 use gix_attributes::{Search, StateRef};
 
-/// The attribute this module answers for.
+/// The attributes this module answers for.
 const EXPORT_IGNORE: &str = "export-ignore";
+const FILTER: &str = "filter";
 
-/// The attribute stack of one tree walk.
-pub(crate) struct ExportIgnore {
+/// What the attributes say about one path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PathAttributes {
+    /// `export-ignore` is set: the path is left out.
+    pub(crate) export_ignore: bool,
+    /// `filter=lfs`: the file is a Git LFS pointer in the repository (if it parses as one).
+    pub(crate) lfs: bool,
+}
+
+/// The attribute stack of one tree walk (of one repository: a submodule has its own).
+pub(crate) struct TreeAttributes {
     collection: MetadataCollection,
     /// `$GIT_DIR/info/attributes`: highest precedence.
     info: Search,
@@ -29,9 +40,9 @@ pub(crate) struct ExportIgnore {
     case: gix::glob::pattern::Case,
 }
 
-impl ExportIgnore {
-    /// The global sources of `repo`; in-tree files are added with [`ExportIgnore::push_dir`].
-    pub(crate) fn new(repo: &gix::Repository) -> ExportIgnore {
+impl TreeAttributes {
+    /// The global sources of `repo`; in-tree files are added with [`TreeAttributes::push_dir`].
+    pub(crate) fn new(repo: &gix::Repository) -> TreeAttributes {
         let mut collection = MetadataCollection::default();
         let mut buf = Vec::new();
         let mut info = Search::default();
@@ -55,7 +66,7 @@ impl ExportIgnore {
         } else {
             gix::glob::pattern::Case::Sensitive
         };
-        ExportIgnore {
+        TreeAttributes {
             collection,
             info,
             tree: Search::default(),
@@ -67,7 +78,7 @@ impl ExportIgnore {
 
     /// Adds the `.gitattributes` of directory `dir` (`/`-separated, empty for the root).
     /// Macros (`[attr]name ...`) are honoured only at the root, like git. Returns whether a
-    /// list was added, which the caller must [`pop`](ExportIgnore::pop_dir) when leaving `dir`.
+    /// list was added, which the caller must [`pop`](TreeAttributes::pop_dir) when leaving `dir`.
     pub(crate) fn push_dir(&mut self, dir: &[u8], content: &[u8]) -> bool {
         let mut path = dir.to_vec();
         if !path.is_empty() {
@@ -89,32 +100,43 @@ impl ExportIgnore {
             .is_ok()
     }
 
-    /// Removes the list added by the matching [`ExportIgnore::push_dir`].
+    /// Removes the list added by the matching [`TreeAttributes::push_dir`].
     pub(crate) fn pop_dir(&mut self) {
         self.tree.pop_pattern_list();
     }
 
     /// Whether `path` (relative to the repository root) is `export-ignore`d.
     pub(crate) fn is_ignored(&mut self, path: &[u8], is_dir: bool) -> bool {
+        self.of(path, is_dir).export_ignore
+    }
+
+    /// What the attributes say about `path` (relative to the repository root).
+    pub(crate) fn of(&mut self, path: &[u8], is_dir: bool) -> PathAttributes {
         if self.info.num_pattern_lists() == 0
             && self.tree.num_pattern_lists() == 0
             && self.global.num_pattern_lists() == 0
         {
-            return false;
+            return PathAttributes::default();
         }
         self.out
-            .initialize_with_selection(&self.collection, [EXPORT_IGNORE]);
+            .initialize_with_selection(&self.collection, [EXPORT_IGNORE, FILTER]);
         let path: &BStr = path.into();
-        // The first list to assign the attribute wins; each search stops once it is assigned.
+        // The first list to assign an attribute wins; each search stops once both are assigned.
         for search in [&self.info, &self.tree, &self.global] {
             search.pattern_matching_relative_path(path, self.case, Some(is_dir), &mut self.out);
             if self.out.is_done() {
                 break;
             }
         }
-        self.out
-            .iter_selected()
-            .any(|m| matches!(m.assignment.state, StateRef::Set))
+        let mut found = PathAttributes::default();
+        for m in self.out.iter_selected() {
+            match (m.assignment.name.as_str(), m.assignment.state) {
+                (EXPORT_IGNORE, StateRef::Set) => found.export_ignore = true,
+                (FILTER, StateRef::Value(value)) => found.lfs = value.as_bstr() == "lfs",
+                _ => {}
+            }
+        }
+        found
     }
 }
 

@@ -59,6 +59,23 @@ pub(crate) fn open_again(
     Ok(with_pack_cache(fresh))
 }
 
+/// The repository of a submodule at `git_dir` (its git directory, found by the caller), opened
+/// as git would open it there: without the environment overrides (`GIT_DIR` and the like) that
+/// apply to the superproject only.
+pub(crate) fn open_submodule(git_dir: &Path) -> Result<gix::Repository, Error> {
+    let repo = gix::open_opts(git_dir, gix::open::Options::default()).map_err(|e| {
+        Error::scanner_with(
+            SCANNER,
+            format!(
+                "cannot open the submodule repository at `{}`",
+                git_dir.display()
+            ),
+            e,
+        )
+    })?;
+    Ok(with_pack_cache(repo))
+}
+
 fn with_pack_cache(mut repo: gix::Repository) -> gix::Repository {
     repo.objects.set_pack_cache(|| {
         Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod git;
+pub mod git_extras;
 pub mod server;
 
 use std::ffi::OsStr;

@@ -11,7 +11,7 @@
 //! It can also speak TLS with a certificate from a test CA ([`TestPki`]).
 
 use std::convert::Infallible;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -49,8 +49,12 @@ pub struct Received {
     pub bundle_filename: Option<String>,
     /// The bundle's content type.
     pub bundle_content_type: Option<String>,
-    /// The bundle's size in bytes.
+    /// The bundle's size in bytes, as received (compressed, if it was).
     pub bundle_size: u64,
+    /// Whether the bundle came gzip-compressed (SpiroFS's `tarfile.open` detects it).
+    pub bundle_gzipped: bool,
+    /// The tar's size in bytes, after decompression if the bundle was gzipped.
+    pub tar_size: u64,
     /// The bundle bytes, kept when the bundle is at most 64 MiB.
     pub bundle: Option<Vec<u8>>,
     /// The bundle's member names, in order, if it is a valid tar.
@@ -578,10 +582,27 @@ async fn read_bundle(
     const KEEP: u64 = 64 << 20;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(16);
     let validator = tokio::task::spawn_blocking(move || {
-        validate_tar(ChannelReader {
+        // As SpiroFS's `tarfile.open(mode="r")` does: a gzip stream is unpacked first.
+        let mut reader = io::BufReader::new(ChannelReader {
             rx,
             current: Bytes::new(),
-        })
+        });
+        let gzipped = reader
+            .fill_buf()
+            .is_ok_and(|head| head.starts_with(&[0x1f, 0x8b]));
+        let mut tar_size = 0;
+        let members = if gzipped {
+            validate_tar(CountingReader {
+                inner: flate2::bufread::MultiGzDecoder::new(reader),
+                count: &mut tar_size,
+            })
+        } else {
+            validate_tar(CountingReader {
+                inner: reader,
+                count: &mut tar_size,
+            })
+        };
+        members.map(|members| (members, gzipped, tar_size))
     });
     let mut file = match &state.config.save_dir {
         Some(dir) => {
@@ -629,14 +650,34 @@ async fn read_bundle(
         received.bundle = Some(kept);
     }
     match validator.await {
-        Ok(Ok(_)) if received.bundle_size < 1024 || !received.bundle_size.is_multiple_of(512) => {
-            received.tar_error = Some(format!("not a tar: {} bytes", received.bundle_size));
+        Ok(Ok((_, gzipped, tar_size))) if tar_size < 1024 || !tar_size.is_multiple_of(512) => {
+            received.bundle_gzipped = gzipped;
+            received.tar_size = tar_size;
+            received.tar_error = Some(format!("not a tar: {tar_size} bytes"));
         }
-        Ok(Ok(members)) => received.members = members,
+        Ok(Ok((members, gzipped, tar_size))) => {
+            received.members = members;
+            received.bundle_gzipped = gzipped;
+            received.tar_size = tar_size;
+        }
         Ok(Err(e)) => received.tar_error = Some(e),
         Err(e) => received.tar_error = Some(e.to_string()),
     }
     Ok(())
+}
+
+/// Counts what passes through it.
+struct CountingReader<'a, R> {
+    inner: R,
+    count: &'a mut u64,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.count += n as u64;
+        Ok(n)
+    }
 }
 
 struct ChannelReader {

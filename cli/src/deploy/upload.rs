@@ -30,7 +30,15 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
     // Content-Length: servers take a sized body in fewer, larger pieces than a chunked one.
     let (measured, _) = plan.write(Builder::counting())?;
     let bundle_len = measured.bytes();
-    if client.plain_http_limit_exceeded(bundle_len) {
+    let compression = args.compression();
+    if compression.is_some() && client.plain_http_limit_exceeded(bundle_len) {
+        output::warning(&format!(
+            "the bundle is {} before compression: SpiroFS refuses bodies over {} over plain \
+             HTTP, and the compressed size is known only once it is sent (use https://)",
+            output::human_bytes(bundle_len),
+            plain_http_limit(),
+        ));
+    } else if client.plain_http_limit_exceeded(bundle_len) {
         output::warning(&format!(
             "the bundle is {}: SpiroFS refuses bodies over {} over plain HTTP (use https://)",
             output::human_bytes(bundle_len),
@@ -42,6 +50,7 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
         deployment: deployment.clone(),
         highstate: args.highstate(),
         bundle_len: Some(bundle_len),
+        compression,
     };
 
     // An unwritable --junit place fails here, before anything is deployed.
@@ -95,9 +104,17 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
         Err(UploadError::Deploy(error)) => return Err(client_error(error, args)),
     };
     on_interrupt.reached(Stage::Following);
-    // One figure, the bundle's length as sent, as the progress bar showed it.
+    // The bundle's length, as the progress bar showed it; compressed, what went on the wire too.
+    let compressed = match compression {
+        Some(gzip) => format!(
+            ", gzipped to {} at level {}",
+            output::human_bytes(events.bundle_bytes_sent()),
+            gzip.level()
+        ),
+        None => String::new(),
+    };
     output::status(&format!(
-        "uploaded {} ({}) in {}; the server accepted the deploy",
+        "uploaded {} ({}{compressed}) in {}; the server accepted the deploy",
         output::human_bytes(bundle_len),
         output::entry_counts(&stats),
         human_elapsed(started.elapsed()),

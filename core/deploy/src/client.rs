@@ -14,6 +14,7 @@ use crate::classify::Classifier;
 use crate::error::{Error, UploadError};
 use crate::error_page::status_error;
 use crate::events::Events;
+use crate::gzip::Gzip;
 use crate::options::{Options, Tls};
 use crate::redact::{redact_str, redact_url};
 use crate::upload::{self, Upload};
@@ -36,8 +37,13 @@ pub struct Deploy {
     /// The bundle's exact length, when known beforehand (`spiro_bundle::Builder::counting`
     /// measures it without reading a file). The request then carries a `Content-Length`
     /// instead of a chunked body, which servers take in fewer, larger pieces, and the upload
-    /// fails with [`Error::BundleLength`] if the bundle written differs.
+    /// fails with [`Error::BundleLength`] if the bundle written differs. With
+    /// [`compression`](Deploy::compression), the length is still the tar's and still checked,
+    /// but the compressed body goes out chunked: its length is only known once it is sent.
     pub bundle_len: Option<u64>,
+    /// Whether the bundle is gzipped on the wire (`None`: it goes out as the plain tar the
+    /// protocol documents). Pays on slow links only; see [`Gzip`].
+    pub compression: Option<Gzip>,
 }
 
 /// A connection-ready client for one SpiroFS server.
@@ -217,15 +223,26 @@ impl Client {
         if !self.checked.load(Ordering::Relaxed) {
             self.check()?;
         }
+        let gzip = match deploy.compression {
+            Some(gzip) => Some(
+                gzip.compressor()
+                    .map_err(|_| Error::Internal("cannot start the gzip worker thread"))?,
+            ),
+            None => None,
+        };
         let (bridge, body) = upload::bridge();
-        let bundle = match deploy.bundle_len {
-            Some(len) => reqwest::multipart::Part::stream_with_length(body, len),
-            None => reqwest::multipart::Part::stream(body),
+        let (bundle, mime) = match (deploy.bundle_len, deploy.compression) {
+            (_, Some(_)) => (reqwest::multipart::Part::stream(body), "application/gzip"),
+            (Some(len), None) => (
+                reqwest::multipart::Part::stream_with_length(body, len),
+                "application/x-tar",
+            ),
+            (None, None) => (reqwest::multipart::Part::stream(body), "application/x-tar"),
         };
         let bundle = bundle
             .file_name("bundle")
-            .mime_str("application/x-tar")
-            .map_err(|_| Error::Internal("`application/x-tar` did not parse as a MIME type"))?;
+            .mime_str(mime)
+            .map_err(|_| Error::Internal("a bundle MIME type did not parse"))?;
         let mut form = reqwest::multipart::Form::new()
             .text("project", deploy.project.clone())
             .text("deployment", deploy.deployment.clone());
@@ -260,7 +277,8 @@ impl Client {
             deploy.highstate,
             deploy.bundle_len,
             self.limits,
-        ))
+        )
+        .compressed(gzip))
     }
 
     /// Deploys the bundle that `write_bundle` writes, streaming it to the server while it is
@@ -301,6 +319,7 @@ impl Client {
 ///     deployment: "prod".into(),
 ///     highstate: true,
 ///     bundle_len: None,
+///     compression: None,
 /// };
 /// let events = upload(options, &deploy, |out| {
 ///     let mut builder = spiro_bundle::Builder::new(out);
@@ -384,6 +403,7 @@ mod tests {
             deployment: "d".into(),
             highstate: false,
             bundle_len: None,
+            compression: None,
         };
         assert!(matches!(client.start(&deploy), Err(Error::Name(_))));
     }

@@ -35,6 +35,8 @@ pub struct Events {
     last_data: Option<String>,
     /// The error to yield once the events before it are out.
     failed: Option<Error>,
+    /// The bundle's bytes as they went on the wire.
+    bundle_sent: u64,
 }
 
 impl std::fmt::Debug for Events {
@@ -55,6 +57,7 @@ impl Events {
         response: reqwest::Response,
         highstate: bool,
         event_limit: usize,
+        bundle_sent: u64,
     ) -> Events {
         Events {
             rt,
@@ -66,7 +69,14 @@ impl Events {
             done: false,
             last_data: None,
             failed: None,
+            bundle_sent,
         }
+    }
+
+    /// How many bytes of bundle went on the wire: the tar's length, or less with
+    /// [`Deploy::compression`](crate::Deploy::compression).
+    pub fn bundle_bytes_sent(&self) -> u64 {
+        self.bundle_sent
     }
 
     /// The `data` of the event [`next`](Iterator::next) returned last, byte for byte as the

@@ -24,6 +24,7 @@ mod error;
 mod error_page;
 mod event;
 mod events;
+mod gzip;
 mod macaroon;
 mod names;
 mod options;
@@ -41,6 +42,7 @@ pub use event::{
     Status, Summary,
 };
 pub use events::{DEFAULT_EVENT_LIMIT, Events};
+pub use gzip::Gzip;
 pub use macaroon::{CaveatProblem, Caveats, MacaroonError, unix_now};
 pub use names::{NameError, validate_deployment, validate_project};
 pub use options::{Options, Tls};

@@ -20,6 +20,7 @@ use crate::classify::{Classifier, caused_by};
 use crate::error::Error;
 use crate::error_page::status_error;
 use crate::events::Events;
+use crate::gzip::Compressor;
 
 /// The size of the chunks handed to the connection: large, so a gigabyte moves in few
 /// wake-ups; bounded, with a channel four chunks deep, so memory stays flat.
@@ -172,8 +173,10 @@ pub struct Upload {
     rt: Arc<Runtime>,
     highstate: bool,
     written: u64,
-    /// The length announced in `Content-Length`, if any: the bundle must be exactly that long.
+    /// The tar's length announced beforehand, if any: the bundle must be exactly that long.
     announced: Option<u64>,
+    /// The gzip stream the bundle goes through on its way out, with `--compress`.
+    gzip: Option<Compressor>,
     limits: Limits,
     /// Set when a write waited longer than `limits.stall` for the connection.
     stalled: bool,
@@ -214,17 +217,24 @@ impl Upload {
             highstate,
             written: 0,
             announced,
+            gzip: None,
             limits,
             stalled: false,
         }
     }
 
-    /// Bytes written so far.
+    /// The upload with the bundle passing through `gzip` on its way out.
+    pub(crate) fn compressed(mut self, gzip: Option<Compressor>) -> Upload {
+        self.gzip = gzip;
+        self
+    }
+
+    /// Bytes of the bundle written so far (before compression).
     pub fn written(&self) -> u64 {
         self.written
     }
 
-    /// Bytes handed to the connection so far.
+    /// Bytes handed to the connection so far (after compression, if any).
     pub fn sent(&self) -> u64 {
         self.classifier.sent()
     }
@@ -294,6 +304,51 @@ impl Upload {
         self.send(Chunk::Data(chunk))
     }
 
+    /// Writes bytes as they go on the wire: into the current chunk, or as a chunk of their own.
+    fn write_raw(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.is_empty() && data.len() >= CHUNK {
+            // A large write goes out as one chunk: one copy into a recycled buffer.
+            let mut chunk = self.pool.take();
+            chunk.extend_from_slice(&data[..CHUNK]);
+            let chunk = self.pool.chunk(chunk);
+            self.send(Chunk::Data(chunk))?;
+            return Ok(CHUNK);
+        }
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send_buffer()?;
+        }
+        Ok(n)
+    }
+
+    /// Hands what the gzip worker has produced so far to the connection.
+    fn send_compressed(&mut self, gzip: &mut Compressor) -> io::Result<()> {
+        for output in gzip.ready() {
+            self.write_all_raw(&output?)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the gzip stream, if any, and hands the rest of it to the connection.
+    fn finish_gzip(&mut self) -> io::Result<()> {
+        let Some(mut gzip) = self.gzip.take() else {
+            return Ok(());
+        };
+        for output in gzip.finish()? {
+            self.write_all_raw(&output?)?;
+        }
+        Ok(())
+    }
+
+    fn write_all_raw(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = self.write_raw(data)?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
     /// Ends the bundle and waits for the server's answer: the events on 200, else the error.
     pub fn finish(mut self) -> Result<Events, Error> {
         if let Some(announced) = self.announced
@@ -305,7 +360,10 @@ impl Upload {
                 .abort()
                 .unwrap_or(Error::BundleLength { announced, written }));
         }
-        let sent = self.send_buffer().and_then(|()| self.send(Chunk::End));
+        let sent = self
+            .finish_gzip()
+            .and_then(|()| self.send_buffer())
+            .and_then(|()| self.send(Chunk::End));
         if self.stalled {
             // The request task is stuck writing to a server that does not read: `Drop`
             // cancels it.
@@ -356,6 +414,7 @@ impl Upload {
             response,
             self.highstate,
             self.limits.event_limit,
+            self.classifier.sent(),
         ))
     }
 
@@ -400,20 +459,15 @@ impl Write for Upload {
             let written = self.written + data.len() as u64;
             return Err(io::Error::other(Error::BundleLength { announced, written }));
         }
-        if self.buf.is_empty() && data.len() >= CHUNK {
-            // A large write goes out as one chunk: one copy into a recycled buffer.
-            let mut chunk = self.pool.take();
-            chunk.extend_from_slice(&data[..CHUNK]);
-            let chunk = self.pool.chunk(chunk);
-            self.send(Chunk::Data(chunk))?;
-            self.written += CHUNK as u64;
-            return Ok(CHUNK);
-        }
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.send_buffer()?;
-        }
+        let n = match self.gzip.take() {
+            None => self.write_raw(data)?,
+            Some(mut gzip) => {
+                gzip.write_all(data)?;
+                self.send_compressed(&mut gzip)?;
+                self.gzip = Some(gzip);
+                data.len()
+            }
+        };
         self.written += n as u64;
         Ok(n)
     }

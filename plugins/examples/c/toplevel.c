@@ -6,6 +6,13 @@
  * `.toplevel-index`, listing each of them with its size. File content is read straight from
  * disk in the chunks the host asks for; the index is served from memory.
  *
+ * Options (ABI version 2):
+ *     hidden=false      leave out names that start with `.` (default: true, bundle them)
+ *     max-size=BYTES    leave out files larger than BYTES (default: none, no limit)
+ * The index lists what is bundled, and is itself always bundled. The options are read once,
+ * by configure, into a SpiroConfig that every scan reads.
+ * for instance `--include-source=toplevel,hidden=false,max-size=1048576`.
+ *
  * Build (Linux):
  *     cc -std=c11 -Wall -Wextra -shared -fPIC -I ../../include -o libspiro_scanner_toplevel.so toplevel.c
  * Then put the library in a directory of SPIRO_PLUGIN_PATH and run
@@ -15,6 +22,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +43,13 @@ struct item {
     uint64_t mtime;
     char *target; /* symlinks */
     size_t target_len;
+};
+
+/* The options, as configure read them. Read-only once made: scans only look at it. */
+struct SpiroConfig {
+    bool hidden;       /* bundle names starting with `.` */
+    bool limited;      /* max_size applies */
+    uint64_t max_size;
 };
 
 struct SpiroScan {
@@ -78,6 +93,74 @@ static void string_free(uint8_t *ptr, size_t len) {
     free(ptr);
 }
 
+/* The options, as --list-scanners shows them. Static: the descriptor points to them. */
+#define TEXT(s) (const uint8_t *)(s), sizeof(s) - 1
+static const SpiroOptionInfo OPTIONS[] = {
+    {TEXT("hidden"), TEXT("also bundle names that start with `.`"), TEXT("true")},
+    {TEXT("max-size"), TEXT("leave out files larger than this many bytes"), TEXT("none")},
+};
+
+/* Whether the lent (ptr, len) string equals the C string `text`. */
+static bool equals(const uint8_t *ptr, size_t len, const char *text) {
+    return len == strlen(text) && (len == 0 || memcmp(ptr, text, len) == 0);
+}
+
+/* Reads the options the host lends for this call; anything kept is copied into the config. */
+static SpiroStatus configure(const SpiroOption *options, size_t option_count,
+                             SpiroConfig **config_out, SpiroString *error_out) {
+    struct SpiroConfig config = {.hidden = true, .limited = false, .max_size = 0};
+    for (size_t i = 0; i < option_count; i++) {
+        const SpiroOption *o = &options[i];
+        int vlen = o->value_len > 64 ? 64 : (int)o->value_len; /* shown in messages */
+        if (equals(o->key, o->key_len, "hidden")) {
+            if (equals(o->value, o->value_len, "true") || equals(o->value, o->value_len, "yes") ||
+                equals(o->value, o->value_len, "on") || equals(o->value, o->value_len, "1")) {
+                config.hidden = true;
+            } else if (equals(o->value, o->value_len, "false") ||
+                       equals(o->value, o->value_len, "no") ||
+                       equals(o->value, o->value_len, "off") || equals(o->value, o->value_len, "0")) {
+                config.hidden = false;
+            } else {
+                return fail(error_out, "option `hidden` must be `true` or `false`, not `%.*s`",
+                            vlen, (const char *)o->value);
+            }
+        } else if (equals(o->key, o->key_len, "max-size")) {
+            if (equals(o->value, o->value_len, "none")) {
+                config.limited = false;
+                continue;
+            }
+            uint64_t n = 0;
+            bool ok = o->value_len > 0;
+            for (size_t j = 0; ok && j < o->value_len; j++) {
+                uint8_t c = o->value[j];
+                ok = c >= '0' && c <= '9' && n <= (UINT64_MAX - (c - '0')) / 10;
+                n = n * 10 + (uint64_t)(c - '0');
+            }
+            if (!ok) {
+                return fail(error_out,
+                            "option `max-size` must be a number of bytes or `none`, not `%.*s`",
+                            vlen, (const char *)o->value);
+            }
+            config.limited = true;
+            config.max_size = n;
+        } else {
+            /* The host never passes an undeclared key, but a plugin does not rely on that. */
+            int klen = o->key_len > 64 ? 64 : (int)o->key_len;
+            return fail(error_out, "there is no option `%.*s`", klen, (const char *)o->key);
+        }
+    }
+    struct SpiroConfig *copy = malloc(sizeof *copy);
+    if (copy == NULL) return fail(error_out, "out of memory");
+    *copy = config;
+    *config_out = copy;
+    return SPIRO_OK;
+}
+
+/* Called once per config, after every scan started with it is released. */
+static void config_free(SpiroConfig *config) {
+    free(config);
+}
+
 static int by_name(const void *a, const void *b) {
     return strcmp(((const struct item *)a)->name, ((const struct item *)b)->name);
 }
@@ -118,8 +201,9 @@ static int index_append(struct SpiroScan *scan, size_t *cap, const char *fmt, ..
     }
 }
 
-static SpiroStatus scan_start(const uint8_t *root, size_t root_len, SpiroShouldSkip should_skip,
-                              void *skip_ctx, SpiroScan **scan_out, SpiroString *error_out) {
+static SpiroStatus scan_start(const SpiroConfig *config, const uint8_t *root, size_t root_len,
+                              SpiroShouldSkip should_skip, void *skip_ctx, SpiroScan **scan_out,
+                              SpiroString *error_out) {
     /* The root is lent as (ptr, len), not NUL-terminated: copy it to open it. */
     char *path = malloc(root_len + 1);
     if (path == NULL) return fail(error_out, "out of memory");
@@ -154,12 +238,15 @@ static SpiroStatus scan_start(const uint8_t *root, size_t root_len, SpiroShouldS
         const char *name = d->d_name;
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(name, INDEX_NAME) == 0)
             continue;
+        if (!config->hidden && name[0] == '.') continue;
         struct stat st;
         if (fstatat(scan->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             status = fail(error_out, "cannot stat `%s/%s`: %s", path, name, strerror(errno));
             break;
         }
         if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) continue; /* directories, FIFOs, ... */
+        if (config->limited && S_ISREG(st.st_mode) && (uint64_t)st.st_size > config->max_size)
+            continue;
         /* Ask the host before yielding anything (rule: should_skip is lent for this call). */
         if (should_skip(skip_ctx, (const uint8_t *)name, strlen(name), false)) continue;
         if (scan->count == cap) {
@@ -336,7 +423,7 @@ static const SpiroScannerPlugin DESCRIPTOR = {
     .name_len = sizeof NAME - 1,
     .description = (const uint8_t *)DESCRIPTION,
     .description_len = sizeof DESCRIPTION - 1,
-    .scan_start = scan_start,
+    .scan_start = NULL, /* version 1's: a version-2 host calls scan_start_configured */
     .scan_next = scan_next,
     .entry_release = entry_release,
     .open = open_entry,
@@ -344,6 +431,11 @@ static const SpiroScannerPlugin DESCRIPTOR = {
     .reader_free = reader_free,
     .scan_free = scan_free,
     .string_free = string_free,
+    .options = OPTIONS,
+    .option_count = sizeof OPTIONS / sizeof OPTIONS[0],
+    .configure = configure,
+    .config_free = config_free,
+    .scan_start_configured = scan_start,
 };
 
 const SpiroScannerPlugin *spiro_scanner_plugin(void) {

@@ -84,7 +84,9 @@ pub fn discover() -> Vec<Candidate> {
 }
 
 /// For `--include-source=NAME` once the built-in scanners did not match: the plugin `NAME` (or
-/// the file, if `NAME` is a path) from the [`search_path`], as a scanner of `root`.
+/// the file, if `NAME` is a path) from the [`search_path`], as a scanner of `root` with its
+/// default options. With options, [`SearchPath::resolve`] the plugin and call
+/// [`Plugin::scanner_with_options`].
 pub fn open_scanner(name: &str, root: &Path) -> Result<Box<dyn Scanner>, LoadError> {
     let plugin = SearchPath::from_env().resolve(name)?;
     Ok(Box::new(plugin.scanner(root)))

@@ -2,9 +2,17 @@
 //! `plugins/include/spiro_scanner.h`, wrapped as ordinary [`spiro_scanner::Scanner`]s so the
 //! bundle builder cannot tell them from the built-in scanners.
 //!
-//! - [`Plugin::load`] opens one library, checks its ABI version before anything else, and
-//!   validates its descriptor; every [`LoadError`] names the library's path.
-//! - [`Plugin::scanner`] gives a [`PluginScanner`] of a root directory. Entry names it yields are
+//! - [`Plugin::load`] opens one library, checks its ABI version before anything else (versions
+//!   1 and 2 are spoken: [`MIN_ABI_VERSION`]`..=`[`MAX_ABI_VERSION`]), and validates its
+//!   descriptor, including the options a version-2 plugin declares ([`PluginInfo::options`]);
+//!   every [`LoadError`] names the library's path.
+//! - [`Plugin::scanner_with_options`] has the plugin check the options given to it
+//!   (`--include-source=NAME,KEY=VALUE`) and make its configuration, before anything is
+//!   scanned: an undeclared option (any option, for a version-1 plugin) is
+//!   [`OptionError::Unknown`](spiro_scanner::OptionError::Unknown), one the plugin refuses is
+//!   [`OptionError::Refused`](spiro_scanner::OptionError::Refused) with its message.
+//! - [`Plugin::scanner`] (default options) and [`Plugin::scanner_with_options`] give a
+//!   [`PluginScanner`] of a root directory. Entry names it yields are
 //!   validated like any other scanner's; content is read through the ABI in the builder's
 //!   chunks, never whole; plugin errors become [`spiro_scanner::Error::Scanner`] naming the
 //!   plugin and its path.
@@ -22,6 +30,10 @@
 //!     Some(scanner) => scanner,
 //!     None => spiro_plugin_host::open_scanner(name, Path::new("."))?,
 //! };
+//! // With options, `--include-source=manifest,file=deploy/web.list`:
+//! let spec: spiro_scanner::ScannerSpec = "manifest,file=deploy/web.list".parse()?;
+//! let plugin = spiro_plugin_host::SearchPath::from_env().resolve(spec.name())?;
+//! let configured = plugin.scanner_with_options(".", spec.options())?;
 //! for found in spiro_plugin_host::discover() {
 //!     let state = match &found.plugin {
 //!         Ok(plugin) => plugin.info().description.clone(),
@@ -29,7 +41,7 @@
 //!     };
 //!     println!("{} ({}): {state}", found.name, found.path.display());
 //! }
-//! # Ok::<(), spiro_plugin_host::LoadError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Loading a plugin runs its code in this process: plugins are trusted like the binary itself.

@@ -9,21 +9,26 @@
 use std::any::Any;
 use std::collections::HashSet;
 use std::ffi::c_void;
+use std::fmt;
 use std::io::{self, Read};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use spiro_plugin_abi::{
-    SPIRO_END, SPIRO_ERROR, SPIRO_KIND_FILE, SPIRO_KIND_SYMLINK, SPIRO_OK, SpiroEntry, SpiroReader,
-    SpiroScan, SpiroString,
+    SPIRO_END, SPIRO_ERROR, SPIRO_KIND_FILE, SPIRO_KIND_SYMLINK, SPIRO_OK, SpiroConfig, SpiroEntry,
+    SpiroOption, SpiroReader, SpiroScan, SpiroString,
 };
-use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
+use spiro_scanner::{
+    Candidate, Entries, Entry, EntryName, Error, OptionError, Scanner, ScannerOptions, ShouldSkip,
+};
 
 use spiro_plugin_abi::convert::{bytes_path, lent, path_bytes};
 
 use crate::Plugin;
 use crate::callback::{self, ScanCallbacks};
+use crate::load::Start;
 
 /// The longest error message kept from a plugin; the rest is cut, so a runaway plugin cannot
 /// flood the terminal.
@@ -38,11 +43,123 @@ const MAX_NAME: usize = 64 * 1024;
 pub struct PluginScanner {
     plugin: Plugin,
     root: PathBuf,
+    setup: Setup,
+}
+
+/// How a [`PluginScanner`]'s scans start.
+#[derive(Clone, Debug)]
+pub(crate) enum Setup {
+    /// An ABI version 1 plugin: with `scan_start`, and no options.
+    V1,
+    /// An ABI version 2 plugin, configured.
+    V2(Arc<Config>),
+    /// An ABI version 2 plugin that refused its default options: every scan fails saying so.
+    Refused(OptionError),
+}
+
+/// A version-2 plugin's configuration; `config_free` when the last holder goes (the scanner
+/// and every scan started with it hold it, so it outlives them as the header promises).
+pub(crate) struct Config {
+    plugin: Plugin,
+    raw: *mut SpiroConfig,
+}
+
+// SAFETY: a configuration is read-only once `configure` returns it, and the host may use it
+// from any thread and start scans with it from several at once (header rule 5); `Config`
+// itself only ever passes the pointer back.
+unsafe impl Send for Config {}
+// SAFETY: as above.
+unsafe impl Sync for Config {}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("plugin", &self.plugin.info().name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Has the version-2 `plugin` make a configuration from `options` (already checked
+    /// against its declarations).
+    pub(crate) fn new(plugin: &Plugin, options: &ScannerOptions) -> Result<Config, OptionError> {
+        let Start::V2 { configure, .. } = plugin.vtable().start else {
+            unreachable!("only version-2 plugins are configured");
+        };
+        let info = plugin.info();
+        let refused = |message: String| OptionError::Refused {
+            scanner: info.name.clone(),
+            message,
+            accepted: info.options.clone(),
+        };
+        if let Some((key, value)) = options.iter().find(|(_, value)| value.contains('\0')) {
+            // The header promises values without NUL bytes, which C code could not see past.
+            return Err(OptionError::Invalid {
+                scanner: info.name.clone(),
+                option: key.to_owned(),
+                value: value.replace('\0', "\\0"),
+                expected: "text without NUL bytes".to_owned(),
+            });
+        }
+        let pairs: Vec<SpiroOption> = options
+            .iter()
+            .map(|(key, value)| SpiroOption {
+                key: key.as_ptr(),
+                key_len: key.len(),
+                value: value.as_ptr(),
+                value_len: value.len(),
+            })
+            .collect();
+        let mut raw: *mut SpiroConfig = std::ptr::null_mut();
+        let mut error = SpiroString::EMPTY;
+        // SAFETY: `configure` of a validated version-2 descriptor; the pairs and the strings
+        // they point to (owned by `options`) and the out-parameters live across the call.
+        let status = unsafe {
+            configure(
+                if pairs.is_empty() {
+                    std::ptr::null()
+                } else {
+                    pairs.as_ptr()
+                },
+                pairs.len(),
+                &mut raw,
+                &mut error,
+            )
+        };
+        let message = take_message(plugin, error);
+        match status {
+            SPIRO_OK => Ok(Config {
+                plugin: plugin.clone(),
+                raw,
+            }),
+            // On failure nothing is handed over but the message: `raw` is not the host's.
+            SPIRO_ERROR => Err(refused(
+                message.unwrap_or_else(|| "(no message)".to_owned()),
+            )),
+            other => Err(refused(format!(
+                "broke the scanner ABI: configure returned the unknown status {other}"
+            ))),
+        }
+    }
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        if let Start::V2 { config_free, .. } = self.plugin.vtable().start {
+            // SAFETY: `raw` came from a successful `configure`, and this is its only release;
+            // every scan started with it holds this `Config`, so all are released (rule 1).
+            unsafe { config_free(self.raw) };
+        }
+    }
 }
 
 impl PluginScanner {
-    pub(crate) fn new(plugin: Plugin, root: PathBuf) -> PluginScanner {
-        PluginScanner { plugin, root }
+    pub(crate) fn new(plugin: Plugin, root: PathBuf, setup: Setup) -> PluginScanner {
+        PluginScanner {
+            plugin,
+            root,
+            setup,
+        }
     }
 
     /// The plugin behind this scanner.
@@ -68,19 +185,40 @@ impl Scanner for PluginScanner {
         let callbacks = ScanCallbacks::new();
         let mut raw: *mut SpiroScan = std::ptr::null_mut();
         let mut error = SpiroString::EMPTY;
+        let config = match &self.setup {
+            Setup::V1 => None,
+            Setup::V2(config) => Some(config.clone()),
+            Setup::Refused(refused) => return Err(self.error(refused.to_string())),
+        };
         let call = callbacks.call(skip.as_ctx());
-        // SAFETY: a version-1 `scan_start` of a validated descriptor; `root` and the
-        // out-parameters live across the call; the callback context is a token the trampoline
-        // checks (see `callback`), so whatever the plugin does with it is defined.
-        let status = unsafe {
-            (vt.scan_start)(
-                root.as_ptr(),
-                root.len(),
-                skip_trampoline,
-                call.token(),
-                &mut raw,
-                &mut error,
-            )
+        let status = match (vt.start, &config) {
+            // SAFETY: a version-1 `scan_start` of a validated descriptor; `root` and the
+            // out-parameters live across the call; the callback context is a token the
+            // trampoline checks (see `callback`), so whatever the plugin does with it is defined.
+            (Start::V1(scan_start), _) => unsafe {
+                scan_start(
+                    root.as_ptr(),
+                    root.len(),
+                    skip_trampoline,
+                    call.token(),
+                    &mut raw,
+                    &mut error,
+                )
+            },
+            // SAFETY: as above, for version 2's `scan_start_configured`, with a configuration
+            // this plugin made, which lives while the scan's handle does.
+            (Start::V2 { scan_start, .. }, Some(config)) => unsafe {
+                scan_start(
+                    config.raw,
+                    root.as_ptr(),
+                    root.len(),
+                    skip_trampoline,
+                    call.token(),
+                    &mut raw,
+                    &mut error,
+                )
+            },
+            (Start::V2 { .. }, None) => unreachable!("a version-2 scanner is configured"),
         };
         drop(call);
         let message = take_message(&self.plugin, error);
@@ -88,6 +226,7 @@ impl Scanner for PluginScanner {
             Rc::new(ScanHandle {
                 plugin: self.plugin.clone(),
                 raw,
+                _config: config,
             })
         });
         skip.rethrow();
@@ -131,6 +270,9 @@ impl PluginScanner {
 struct ScanHandle {
     plugin: Plugin,
     raw: *mut SpiroScan,
+    /// The configuration it was started with: released only after `scan_free` (fields drop
+    /// after `drop` runs).
+    _config: Option<Arc<Config>>,
 }
 
 impl Drop for ScanHandle {
@@ -481,7 +623,7 @@ unsafe extern "C" fn skip_trampoline(
 }
 
 /// Copies a message the plugin handed over and gives the memory back to it.
-fn take_message(plugin: &Plugin, error: SpiroString) -> Option<String> {
+pub(crate) fn take_message(plugin: &Plugin, error: SpiroString) -> Option<String> {
     if error.ptr.is_null() {
         return None;
     }

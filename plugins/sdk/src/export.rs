@@ -28,6 +28,7 @@
 //! (rule 5), and a non-atomic count is enough for calls that are merely sequential, even from
 //! different threads, since the host's own hand-over between threads orders them.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -36,18 +37,24 @@ use std::rc::Rc;
 
 use spiro_plugin_abi::{
     ABI_VERSION, DESCRIPTOR_SIZE, SPIRO_END, SPIRO_ERROR, SPIRO_KIND_FILE, SPIRO_KIND_SYMLINK,
-    SPIRO_OK, SpiroEntry, SpiroReader, SpiroScan, SpiroScannerPlugin, SpiroShouldSkip, SpiroStatus,
-    SpiroString,
+    SPIRO_OK, SpiroConfig, SpiroEntry, SpiroOption, SpiroOptionInfo, SpiroReader, SpiroScan,
+    SpiroScannerPlugin, SpiroShouldSkip, SpiroStatus, SpiroString,
 };
-use spiro_scanner::{Candidate, Entries, EntryKind, Error, Opener, ShouldSkip};
+use spiro_scanner::{
+    Candidate, Entries, EntryKind, Error, Opener, OptionError, ScannerOptions, ShouldSkip,
+};
 
 use spiro_plugin_abi::convert::{bytes_path, lent, path_bytes};
 
-use crate::PluginScanner;
 use crate::panic::guard;
+use crate::{PluginOptions, PluginScanner};
 
-/// The descriptor of `S`, for [`export_scanner!`](crate::export_scanner)'s `static`.
-pub const fn descriptor<S: PluginScanner>() -> SpiroScannerPlugin {
+/// The descriptor of `S`, for [`export_scanner!`](crate::export_scanner)'s `static`, pointing
+/// to the option table `options` of `option_count` entries (see [`option_table`]).
+pub const fn descriptor<S: PluginScanner>(
+    options: *const SpiroOptionInfo,
+    option_count: usize,
+) -> SpiroScannerPlugin {
     SpiroScannerPlugin {
         abi_version: ABI_VERSION,
         struct_size: DESCRIPTOR_SIZE,
@@ -55,7 +62,7 @@ pub const fn descriptor<S: PluginScanner>() -> SpiroScannerPlugin {
         name_len: S::NAME.len(),
         description: S::DESCRIPTION.as_ptr(),
         description_len: S::DESCRIPTION.len(),
-        scan_start: Some(scan_start::<S>),
+        scan_start: None,
         scan_next: Some(scan_next::<S>),
         entry_release: Some(entry_release::<S>),
         open: Some(open::<S>),
@@ -63,6 +70,64 @@ pub const fn descriptor<S: PluginScanner>() -> SpiroScannerPlugin {
         reader_free: Some(reader_free::<S>),
         scan_free: Some(scan_free::<S>),
         string_free: Some(string_free),
+        options: if option_count == 0 {
+            std::ptr::null()
+        } else {
+            options
+        },
+        option_count,
+        configure: Some(configure::<S>),
+        config_free: Some(config_free::<S>),
+        scan_start_configured: Some(scan_start::<S>),
+    }
+}
+
+/// `O`'s option declarations as the ABI's table, for [`export_scanner!`](crate::export_scanner)'s
+/// `static`. `N` must be `O::OPTIONS.len()`.
+///
+/// # Panics
+/// At compile time (the table is a `static`), if `N` is wrong or a declaration is not static
+/// text ([`OptionInfo::new`](spiro_scanner::OptionInfo::new)).
+pub const fn option_table<O: PluginOptions, const N: usize>() -> [SpiroOptionInfo; N] {
+    assert!(
+        O::OPTIONS.len() == N,
+        "the option table's length is not OPTIONS.len()"
+    );
+    const EMPTY: SpiroOptionInfo = SpiroOptionInfo {
+        name: std::ptr::null(),
+        name_len: 0,
+        description: std::ptr::null(),
+        description_len: 0,
+        default_value: std::ptr::null(),
+        default_value_len: 0,
+    };
+    let mut table = [EMPTY; N];
+    let mut i = 0;
+    while i < N {
+        let option = &O::OPTIONS[i];
+        let name = static_text(&option.name);
+        let description = static_text(&option.description);
+        let default = static_text(&option.default);
+        table[i] = SpiroOptionInfo {
+            name: name.as_ptr(),
+            name_len: name.len(),
+            description: description.as_ptr(),
+            description_len: description.len(),
+            default_value: default.as_ptr(),
+            default_value_len: default.len(),
+        };
+        i += 1;
+    }
+    table
+}
+
+/// The `'static` text of a declaration: a `Cow` must be matched, not dereferenced, in a
+/// `const fn`.
+#[allow(clippy::ptr_arg)]
+const fn static_text(text: &'static Cow<'static, str>) -> &'static str {
+    match text {
+        Cow::Borrowed(text) => text,
+        Cow::Owned(_) => panic!("a plugin's option declarations must be static text"),
     }
 }
 
@@ -125,7 +190,78 @@ fn skip_closure(cell: Rc<Cell<Callback>>) -> Box<ShouldSkip<'static>> {
     })
 }
 
+/// Reads the options into `S::Options` (boxed as the configuration), or refuses them.
+unsafe extern "C" fn configure<S: PluginScanner>(
+    options: *const SpiroOption,
+    option_count: usize,
+    config_out: *mut *mut SpiroConfig,
+    error_out: *mut SpiroString,
+) -> SpiroStatus {
+    if config_out.is_null() || (options.is_null() && option_count > 0) {
+        return fail(error_out, "configure: NULL options or config_out".into());
+    }
+    let pairs: &[SpiroOption] = match option_count {
+        0 => &[],
+        // SAFETY: the host lends `option_count` options at `options` (checked non-NULL) for
+        // this call (header rule 1).
+        _ => unsafe { std::slice::from_raw_parts(options, option_count) },
+    };
+    let mut given = ScannerOptions::new();
+    for pair in pairs {
+        // SAFETY: each key and value is lent with the array, for this call.
+        let (key, value) = unsafe {
+            (
+                lent(pair.key, pair.key_len),
+                lent(pair.value, pair.value_len),
+            )
+        };
+        let (Ok(key), Ok(value)) = (std::str::from_utf8(key), std::str::from_utf8(value)) else {
+            return fail(error_out, "an option is not UTF-8".into());
+        };
+        if let Err(error) = given.insert(S::NAME, key, value) {
+            return fail(error_out, refusal(&error));
+        }
+    }
+    match guard(|| S::Options::read(S::NAME, &given)) {
+        Ok(Ok(options)) => {
+            // SAFETY: checked non-NULL; the host owns the out-parameter.
+            unsafe { *config_out = Box::into_raw(Box::new(options)).cast() };
+            SPIRO_OK
+        }
+        Ok(Err(error)) => fail(error_out, refusal(&error)),
+        Err(panic) => fail(error_out, panic),
+    }
+}
+
+unsafe extern "C" fn config_free<S: PluginScanner>(config: *mut SpiroConfig) {
+    if config.is_null() {
+        return;
+    }
+    // SAFETY: `config` came from `Box::into_raw` in `configure::<S>` and is freed once, after
+    // every scan started with it (header rule 1).
+    let options = unsafe { Box::from_raw(config.cast::<S::Options>()) };
+    let _ = guard(move || drop(options));
+}
+
+/// What the host shows after "scanner `NAME` refused its options: ": the problem, without the
+/// scanner's name (the host says it) or the list of options (the host adds it).
+fn refusal(error: &OptionError) -> String {
+    match error {
+        OptionError::Invalid {
+            option,
+            value,
+            expected,
+            ..
+        } => format!("option `{option}` must be {expected}, not `{value}`"),
+        OptionError::Unknown { option, .. } => format!("there is no option `{option}`"),
+        OptionError::Duplicate { option, .. } => format!("option `{option}` is given twice"),
+        OptionError::Refused { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 unsafe extern "C" fn scan_start<S: PluginScanner>(
+    config: *const SpiroConfig,
     root: *const u8,
     root_len: usize,
     should_skip: SpiroShouldSkip,
@@ -133,15 +269,21 @@ unsafe extern "C" fn scan_start<S: PluginScanner>(
     scan_out: *mut *mut SpiroScan,
     error_out: *mut SpiroString,
 ) -> SpiroStatus {
-    if scan_out.is_null() {
-        return fail(error_out, "scan_start: scan_out is NULL".into());
+    if scan_out.is_null() || config.is_null() {
+        return fail(
+            error_out,
+            "scan_start_configured: NULL config or scan_out".into(),
+        );
     }
+    // SAFETY: `config` came from `configure::<S>` (a boxed `S::Options`) and outlives this
+    // call; it is only read, from any thread (header rule 5; `S::Options: Sync`).
+    let options = unsafe { &*config.cast::<S::Options>() };
     // SAFETY: the host lends `root` for this call (header rule 1).
     let root = bytes_path(unsafe { lent(root, root_len) });
     let started = guard(|| {
         let callback = Rc::new(Cell::new(None));
         let anchor = Rc::new(Anchor {
-            scanner: S::new(&root)?,
+            scanner: S::new(&root, options)?,
             skip: skip_closure(callback.clone()),
         });
         let _lend = Lend::new(&callback, should_skip, skip_ctx);
@@ -378,4 +520,118 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
         previous = cause;
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spiro_scanner::{OptionInfo, OptionReader, Scanner};
+    use std::path::Path;
+
+    struct Level(u8);
+
+    impl PluginOptions for Level {
+        const OPTIONS: &'static [OptionInfo] = &[OptionInfo::new("level", "how much, 1 to 3", "1")];
+
+        fn from_options(options: &OptionReader<'_>) -> Result<Self, OptionError> {
+            match options.parse("level", "a number from 1 to 3")? {
+                level @ 1..=3 => Ok(Level(level)),
+                _ => Err(options.invalid("level", "a number from 1 to 3")),
+            }
+        }
+    }
+
+    struct Leveled;
+
+    impl Scanner for Leveled {
+        fn name(&self) -> &str {
+            "leveled"
+        }
+        fn scan<'s>(&'s self, _: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
+            Ok(Box::new(std::iter::empty()))
+        }
+    }
+
+    impl PluginScanner for Leveled {
+        const NAME: &'static str = "leveled";
+        const DESCRIPTION: &'static str = "a test";
+        type Options = Level;
+        fn new(_: &Path, _: &Level) -> Result<Self, Error> {
+            Ok(Leveled)
+        }
+    }
+
+    /// Configures `Leveled` with `pairs` as the host would: the level it read, or the message.
+    fn configure_with(pairs: &[(&[u8], &[u8])]) -> Result<u8, String> {
+        let options: Vec<SpiroOption> = pairs
+            .iter()
+            .map(|(k, v)| SpiroOption {
+                key: k.as_ptr(),
+                key_len: k.len(),
+                value: v.as_ptr(),
+                value_len: v.len(),
+            })
+            .collect();
+        let mut config: *mut SpiroConfig = std::ptr::null_mut();
+        let mut error = SpiroString::EMPTY;
+        // SAFETY: the options and out-parameters live across the call, as the header asks.
+        let status = unsafe {
+            configure::<Leveled>(options.as_ptr(), options.len(), &mut config, &mut error)
+        };
+        if status == SPIRO_OK {
+            // SAFETY: a configuration `configure::<Leveled>` made, released once.
+            let level = unsafe { (*config.cast::<Level>()).0 };
+            // SAFETY: as above.
+            unsafe { config_free::<Leveled>(config) };
+            return Ok(level);
+        }
+        // SAFETY: the SDK hands over `len` bytes at `ptr`, released once with `string_free`.
+        let message = unsafe { String::from_utf8_lossy(lent(error.ptr, error.len)).into_owned() };
+        // SAFETY: as above.
+        unsafe { string_free(error.ptr, error.len) };
+        Err(message)
+    }
+
+    #[test]
+    fn configure_reads_defaults_and_given_options_and_refuses_bad_ones() {
+        assert_eq!(configure_with(&[]), Ok(1));
+        assert_eq!(configure_with(&[(b"level", b"3")]), Ok(3));
+        assert_eq!(
+            configure_with(&[(b"level", b"9")]),
+            Err("option `level` must be a number from 1 to 3, not `9`".to_owned())
+        );
+        assert_eq!(
+            configure_with(&[(b"levle", b"2")]),
+            Err("there is no option `levle`".to_owned())
+        );
+        assert_eq!(
+            configure_with(&[(b"level", b"2"), (b"level", b"3")]),
+            Err("option `level` is given twice".to_owned())
+        );
+        assert_eq!(
+            configure_with(&[(b"level", b"\xff")]),
+            Err("an option is not UTF-8".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_option_table_points_to_the_declarations() {
+        const TABLE: [SpiroOptionInfo; 1] = option_table::<Level, 1>();
+        // SAFETY: the table points to the declarations' static strings.
+        let (name, description, default) = unsafe {
+            (
+                lent(TABLE[0].name, TABLE[0].name_len),
+                lent(TABLE[0].description, TABLE[0].description_len),
+                lent(TABLE[0].default_value, TABLE[0].default_value_len),
+            )
+        };
+        assert_eq!(
+            (name, description, default),
+            (&b"level"[..], &b"how much, 1 to 3"[..], &b"1"[..])
+        );
+        let d = descriptor::<Leveled>(TABLE.as_ptr(), 1);
+        assert_eq!((d.abi_version, d.option_count), (2, 1));
+        assert!(d.scan_start.is_none() && d.configure.is_some());
+        assert!(descriptor::<Leveled>(TABLE.as_ptr(), 0).options.is_null());
+    }
 }

@@ -1,13 +1,15 @@
-//! Blobs inflated ahead of the builder on worker threads, each with a repository handle of
-//! its own, driven by the shared walk-ahead driver.
+//! Blobs inflated ahead of the builder on worker threads, each with repository handles of its
+//! own (one per repository it has had jobs from, submodules included), driven by the shared
+//! walk-ahead driver.
 
 use std::collections::VecDeque;
 use std::io::{Cursor, Read};
+use std::sync::Arc;
 
 use gix::ObjectId;
 use spiro_scanner::{Entry, Error};
 
-use super::walk::{BYTES_PER_HANDLE, Planned, Walk, read_blob};
+use super::walk::{BYTES_PER_HANDLE, Job, Planned, Repositories, Walk, read_blob};
 use crate::ahead::{Budget, Pool, Reserved};
 use crate::repo::{open_again, reopen};
 use crate::walk_ahead::Walker;
@@ -21,28 +23,38 @@ impl<'s> Walk<'s> {
         planned: Planned<'s>,
         later: &VecDeque<Planned<'s>>,
     ) -> Result<Entry<'s>, Error> {
-        let (name, executable, id, ticket) = match planned {
+        let (name, executable, id, source, ticket) = match planned {
             Planned::Ready(entry) => return Ok(entry),
             Planned::Failed(error) => return Err(error),
             Planned::Queued {
                 name,
                 executable,
                 id,
+                source,
                 ticket,
-            } => (name, executable, id, ticket),
+            } => (name, executable, id, source, ticket),
         };
         let next = later.iter().filter_map(|planned| match planned {
             Planned::Queued { ticket, .. } => Some(ticket),
             _ => None,
         });
-        let (repo, read, budget) = (&self.repo, &self.read_since_reopen, &self.budget);
-        let content = ticket.take_or_help(next, |id| {
-            let content = inflate(repo, id, budget)?;
-            read.set(read.get() + content.as_ref().len() as u64);
+        let budget = &self.budget;
+        let content = ticket.take_or_help(next, |(key, id)| {
+            // A job after a submodule's first or last blob may be another repository's.
+            let helped = if key == source.key {
+                &source
+            } else {
+                later.iter().find_map(|planned| match planned {
+                    Planned::Queued { source, .. } if source.key == key => Some(source),
+                    _ => None,
+                })?
+            };
+            let content = inflate(&helped.repo(), id, budget)?;
+            helped.count_read(content.as_ref().len() as u64);
             Some(content)
         });
         let Some(content) = content else {
-            return self.blob_entry(name, executable, id);
+            return self.blob_entry(name, executable, id, source);
         };
         let size = content.as_ref().len() as u64;
         let open = self.mark_reading(Box::new(move || {
@@ -58,30 +70,72 @@ pub(super) const MAX_BLOB: u64 = 1024 * 1024;
 /// Inflated content held ahead of the builder, at most.
 pub(super) const BUDGET: u64 = 8 * 1024 * 1024;
 
-/// Starts the workers that inflate blobs ahead of the builder, each with a repository handle
-/// of its own (a gix handle belongs to one thread); `None` if none could start.
+/// How many repository handles a worker keeps: the walk meets a submodule's blobs together,
+/// so two cover the repository being walked and the one the walk returns to. Few, because
+/// each keeps the pack pages it read (up to [`BYTES_PER_HANDLE`]) mapped while it lives.
+const HANDLES_PER_WORKER: usize = 2;
+
+/// One worker's handle on one of the scan's repositories.
+struct Handle {
+    key: usize,
+    repo: gix::Repository,
+    read: u64,
+}
+
+/// Starts the workers that inflate blobs ahead of the builder, each opening the repositories
+/// of its jobs itself (a gix handle belongs to one thread); `None` if none could start.
 pub(super) fn start_inflating(
-    repo: &gix::Repository,
+    repositories: &Repositories,
     workers: Option<usize>,
     budget: &Budget,
-) -> Option<Pool<ObjectId, Reserved>> {
+) -> Option<Pool<Job, Reserved>> {
     let workers = workers.unwrap_or_else(crate::ahead::default_workers);
-    let (git_dir, options) = (repo.git_dir().to_path_buf(), repo.open_options().clone());
+    let repositories = Arc::clone(repositories);
     let budget = budget.clone();
     Pool::start(
         workers,
-        move || Some((open_again(&git_dir, options.clone()).ok()?, 0u64)),
-        move |(repo, read): &mut (gix::Repository, u64), id| {
+        || Some(Vec::<Handle>::new()),
+        move |handles: &mut Vec<Handle>, (key, id): Job| {
+            let handle = handle(handles, key, &repositories)?;
             // As on the consumer's thread, a fresh handle every so often unmaps what was read.
-            if *read >= BYTES_PER_HANDLE {
-                *repo = reopen(repo).ok()?;
-                *read = 0;
+            if handle.read >= BYTES_PER_HANDLE {
+                handle.repo = reopen(&handle.repo).ok()?;
+                handle.read = 0;
             }
-            let content = inflate(repo, id, &budget)?;
-            *read += content.as_ref().len() as u64;
+            let content = inflate(&handle.repo, id, &budget)?;
+            handle.read += content.as_ref().len() as u64;
             Some(content)
         },
     )
+}
+
+/// The worker's handle on repository `key`, opened if it has none (dropping the least
+/// recently used one beyond [`HANDLES_PER_WORKER`]); `None` if it cannot be opened (the
+/// consumer then reads the blob itself, and reports the error).
+fn handle<'h>(
+    handles: &'h mut Vec<Handle>,
+    key: usize,
+    repositories: &Repositories,
+) -> Option<&'h mut Handle> {
+    match handles.iter().position(|h| h.key == key) {
+        Some(at) => {
+            let handle = handles.remove(at);
+            handles.push(handle);
+        }
+        None => {
+            let (git_dir, options) = repositories
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(key)?
+                .clone();
+            let repo = open_again(&git_dir, options).ok()?;
+            if handles.len() >= HANDLES_PER_WORKER {
+                handles.remove(0);
+            }
+            handles.push(Handle { key, repo, read: 0 });
+        }
+    }
+    handles.last_mut()
 }
 
 /// Inflates the blob `id` if it is small enough and fits the budget; `None` otherwise and on

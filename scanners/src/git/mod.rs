@@ -5,21 +5,19 @@
 //! ahead on workers, on the shared walk-ahead driver.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use gix::ObjectId;
 use spiro_scanner::{Entries, Error, OptionError, OptionInfo, Scanner, ScannerOptions, ShouldSkip};
 
 mod inflate;
+mod lfs;
+mod submodule;
 mod walk;
 
 use crate::GitCommit;
-use crate::ahead::Budget;
-use crate::attributes::ExportIgnore;
 use crate::repo::{SCANNER, discover, gix_error};
 use crate::walk_ahead::WalkAhead;
-use inflate::{BUDGET, start_inflating};
-use walk::Walk;
+use walk::{Extras, Walk};
 
 /// Bundles the files of the `HEAD` commit of the repository containing a directory, as
 /// `git archive HEAD` run in that directory would: what is deployed is exactly what was
@@ -40,24 +38,33 @@ use walk::Walk;
 ///   does there;
 /// - regular files (`100644`, and `100755` as executable) and symlinks (`120000`, the blob's
 ///   content as target); submodules (gitlinks) are left out, as `git archive` leaves their
-///   content out; directories are implied by their files;
-/// - every entry's mtime is the commit's committer time, as in `git archive`;
+///   content out, unless [`submodules`](GitScanner::submodules) is on; directories are implied
+///   by their files;
+/// - every entry's mtime is the commit's committer time, as in `git archive` (a submodule's
+///   entries too: the superproject's commit is what is deployed);
 /// - the order is git's tree order walked depth-first, which is the order of `git archive`
-///   (and, for any tree git itself writes, the byte order of the full paths);
+///   (and, for any tree git itself writes, the byte order of the full paths; a submodule's
+///   files come where its gitlink sorts, as a file would);
 /// - paths with the `export-ignore` attribute are left out (from the committed
 ///   `.gitattributes` files, `$GIT_DIR/info/attributes` and the global attributes file),
 ///   matched against their full paths in the repository, so that from a subdirectory the
 ///   `.gitattributes` files of its ancestors apply as they do to `git archive`;
 /// - file contents are the blobs as stored: `export-subst`, end-of-line conversion (`eol`,
-///   `text`, `core.autocrlf`), `ident` and filter drivers (such as Git LFS's smudge), which
-///   `git archive` applies, are **not** applied, since they would mean running commands or
-///   rewriting content; a repository relying on them bundles the stored form.
+///   `text`, `core.autocrlf`), `ident` and filter drivers, which `git archive` applies, are
+///   **not** applied, since they would mean running commands or rewriting content; a
+///   repository relying on them bundles the stored form. `export-subst` in particular would
+///   make the bytes depend on more than the commit (`%h` grows with the repository's object
+///   count, `%d` lists whichever refs point at it today), and `.gitcommit` records the commit
+///   already. The one filter done, on request, is Git LFS's: with [`lfs`](GitScanner::lfs), a
+///   pointer is replaced by its object from the local store, without running git-lfs.
 ///
-/// The `should_skip` veto is asked about every directory before its tree is read and about
-/// every file before its entry is built, with the same relative paths as the names yielded
-/// (the ancestors of a scanned subdirectory are not offered). Blobs are read only when an
-/// entry's opener is called, one at a time (a blob is held in memory whole while it is
-/// written, as gix inflates objects whole).
+/// The `should_skip` veto is asked about every directory before its tree is read (a
+/// submodule's path, as a directory, before its repository is looked for) and about every
+/// file before its entry is built, with the same relative paths as the names yielded (the
+/// ancestors of a scanned subdirectory are not offered). Blobs are read only when an entry's
+/// opener is called, one at a time (a blob is held in memory whole while it is written, as
+/// gix inflates objects whole), except LFS pointers, which are small and read by the walk to
+/// find their objects; an LFS object is streamed from disk, never held whole.
 ///
 /// ```no_run
 /// use spiro_scanner::Scanner;
@@ -116,17 +123,25 @@ impl GitScanner {
 
     /// Whether to bundle the content of submodules: each at the commit the superproject's tree
     /// pins (not whatever is checked out), read from the submodule's own repository
-    /// (`.git/modules/...`), recursively, under the submodule's path. Off by default, as in
-    /// `git archive`, which leaves submodules out.
+    /// (`$GIT_DIR/modules/<name>`, the name from the commit's `.gitmodules`, else the `.git`
+    /// in the submodule's work tree), recursively, under the submodule's path. Inside a
+    /// submodule, its own attributes decide `export-ignore`. A submodule without a repository,
+    /// or whose repository lacks the pinned commit, fails the scan
+    /// ([`GitError::SubmoduleNotInitialized`], [`GitError::SubmoduleCommitMissing`]). Off by
+    /// default, as in `git archive`, which leaves submodules out.
     pub fn submodules(mut self, yes: bool) -> GitScanner {
         self.submodules = yes;
         self
     }
 
     /// Whether to replace Git LFS pointer files (on paths marked `filter=lfs` in
-    /// `.gitattributes`) with their objects from the local LFS store (`.git/lfs/objects`),
-    /// checked against the pointer's size and SHA-256. Off by default: `git archive` exports
-    /// the pointers.
+    /// `.gitattributes`) with their objects from the local LFS store
+    /// (`$GIT_COMMON_DIR/lfs/objects`, or `lfs.storage`; a submodule's own for its files).
+    /// The walk checks each object is there at the pointer's size (one `stat`: counting and
+    /// listing read no object); its SHA-256 is checked while it is streamed, and a mismatch
+    /// fails the read of that entry. A missing object is [`GitError::LfsObjectMissing`], a
+    /// wrong one [`GitError::LfsObjectCorrupt`]. A `filter=lfs` file that is not a pointer is
+    /// bundled as it is, as git-lfs does. Off by default: `git archive` exports the pointers.
     pub fn lfs(mut self, yes: bool) -> GitScanner {
         self.lfs = yes;
         self
@@ -168,6 +183,67 @@ pub enum GitError {
     NoCommit {
         /// The repository's work tree (or git directory, for a bare one).
         repository: PathBuf,
+    },
+    /// With `submodules`, a submodule has no repository here (it was never initialised).
+    #[error(
+        "the submodule `{path}` is not initialised (no repository for it in the git directory's \
+         `modules/` nor in its work tree); run `git submodule update --init{}`",
+        if *nested { " --recursive" } else { "" }
+    )]
+    SubmoduleNotInitialized {
+        /// The submodule's path from the top repository's root.
+        path: String,
+        /// Whether it is inside another submodule.
+        nested: bool,
+    },
+    /// With `submodules`, a submodule's repository lacks the commit the superproject pins.
+    #[error(
+        "the submodule `{path}` does not have the commit {commit} its superproject pins; \
+         run `git submodule update --init{}`",
+        if *nested { " --recursive" } else { "" }
+    )]
+    SubmoduleCommitMissing {
+        /// The submodule's path from the top repository's root.
+        path: String,
+        /// The pinned commit.
+        commit: String,
+        /// Whether it is inside another submodule.
+        nested: bool,
+    },
+    /// With `lfs`, the object of an LFS pointer is not in the local LFS store.
+    #[error(
+        "the Git LFS object of `{path}` is not in the local store (`{}`); run `git lfs fetch` \
+         (or `git lfs pull`)",
+        object.display()
+    )]
+    LfsObjectMissing {
+        /// The file's name in the bundle.
+        path: String,
+        /// Where the object was looked for.
+        object: PathBuf,
+    },
+    /// With `lfs`, an LFS object is not what its pointer says (size or SHA-256).
+    #[error(
+        "the Git LFS object of `{path}` is corrupt ({what}): `{}`; delete it and run \
+         `git lfs fetch`",
+        object.display()
+    )]
+    LfsObjectCorrupt {
+        /// The file's name in the bundle.
+        path: String,
+        /// The object's path.
+        object: PathBuf,
+        /// What is wrong, in words.
+        what: String,
+    },
+    /// With `lfs`, a pointer names LFS extensions, which only git-lfs can undo.
+    #[error(
+        "the Git LFS pointer `{path}` uses LFS extensions, which only git-lfs itself can \
+         apply; bundle a checkout made by git-lfs instead"
+    )]
+    LfsExtensions {
+        /// The file's name in the bundle.
+        path: String,
     },
 }
 
@@ -216,22 +292,12 @@ impl Scanner for GitScanner {
             .max(0) as u64;
         drop(commit);
         let prefix = workdir_prefix(&repo, &self.dir)?;
-        let attributes = ExportIgnore::new(&repo);
-        let budget = Budget::new(BUDGET);
-        let inflate_ahead = start_inflating(&repo, self.inflate_ahead, &budget);
-        let mut walk = Walk {
-            repo: Rc::new(repo),
-            read_since_reopen: Rc::new(std::cell::Cell::new(0)),
-            should_skip,
-            mtime,
-            attributes,
-            stack: Vec::new(),
-            base: 0,
-            stopped: false,
-            inflate_ahead,
-            budget,
+        let extras = Extras {
+            submodules: self.submodules,
+            lfs: self.lfs,
         };
-        walk.start(&prefix, tree)?;
+        let mut walk = Walk::new(repo, tree, mtime, extras, should_skip, self.inflate_ahead);
+        walk.start(&prefix)?;
         Ok(Box::new(WalkAhead::new(walk, true)))
     }
 }

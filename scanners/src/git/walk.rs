@@ -1,14 +1,22 @@
-//! The depth-first walk over the `HEAD` tree, as `git archive` walks it.
+//! The depth-first walk over the `HEAD` tree, as `git archive` walks it, and with
+//! `submodules`, into the trees of the commits its gitlinks pin.
 
+use std::cell::{Cell, RefCell};
 use std::io::{Cursor, Read};
+use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use gix::ObjectId;
 use gix::objs::tree::EntryKind as TreeEntryKind;
 use spiro_scanner::{Candidate, Entry, EntryName, Error, Opener, ShouldSkip};
 
+use super::GitError;
+use super::inflate::{BUDGET, start_inflating};
+use super::lfs::{self, MAX_POINTER, Pointer};
+use super::submodule::{Lookup, Modules};
 use crate::ahead::{Budget, Pool, Reserved, Ticket};
-use crate::attributes::ExportIgnore;
+use crate::attributes::TreeAttributes;
 use crate::repo::{SCANNER, gix_error, reopen};
 
 /// How many bytes of blobs are read through one repository handle before the walk opens the
@@ -19,61 +27,204 @@ use crate::repo::{SCANNER, gix_error, reopen};
 /// Each thread that inflates blobs has a handle of its own, and each counts its own bytes.
 pub(super) const BYTES_PER_HANDLE: u64 = 4 * 1024 * 1024;
 
+/// The inflating workers' job: a blob of one of the [`Repositories`].
+pub(super) type Job = (usize, ObjectId);
+
+/// The repositories a scan reads objects from, by [`Source::key`]: the top one first, then
+/// each submodule as the walk enters it. The inflating workers open them from here (a gix
+/// handle belongs to one thread), each as it first needs it.
+pub(super) type Repositories = Arc<Mutex<Vec<(PathBuf, gix::open::Options)>>>;
+
+/// One repository whose objects the walk reads: the top one, or a submodule's.
+pub(super) struct Source {
+    /// Its index in the scan's [`Repositories`].
+    pub(super) key: usize,
+    /// The handle this thread reads through, replaced every [`BYTES_PER_HANDLE`].
+    repo: RefCell<Rc<gix::Repository>>,
+    /// Bytes of blobs read through `repo` (by the openers too).
+    read_since_reopen: Cell<u64>,
+    /// Its Git LFS store, when LFS pointers are replaced.
+    lfs: Option<lfs::Store>,
+}
+
+impl Source {
+    fn new(key: usize, repo: gix::Repository, lfs: bool) -> Source {
+        Source {
+            key,
+            lfs: lfs.then(|| lfs::Store::of(&repo)),
+            repo: RefCell::new(Rc::new(repo)),
+            read_since_reopen: Cell::new(0),
+        }
+    }
+
+    /// The current handle.
+    pub(super) fn repo(&self) -> Rc<gix::Repository> {
+        Rc::clone(&self.repo.borrow())
+    }
+
+    /// Counts `bytes` read through the current handle.
+    pub(super) fn count_read(&self, bytes: u64) {
+        self.read_since_reopen
+            .set(self.read_since_reopen.get() + bytes);
+    }
+
+    /// Opens the repository anew once enough has been read through this handle: see
+    /// [`BYTES_PER_HANDLE`].
+    fn reopen_if_due(&self) -> Result<(), Error> {
+        if self.read_since_reopen.get() >= BYTES_PER_HANDLE {
+            // Openers already reading keep the old handle until they are done.
+            let fresh = reopen(&self.repo())?;
+            *self.repo.borrow_mut() = Rc::new(fresh);
+            self.read_since_reopen.set(0);
+        }
+        Ok(())
+    }
+}
+
+/// One repository being walked: the top one, and above it each submodule the walk is in.
+struct Layer {
+    source: Rc<Source>,
+    /// Its own attributes: those of a superproject do not apply inside a submodule.
+    attributes: TreeAttributes,
+    /// How many leading bytes of a full path are this repository's place in the top tree and
+    /// its `/` (0 for the top repository): attributes and `.gitmodules` match the rest.
+    root_len: usize,
+    /// The tree of the commit walked, whose `.gitmodules` names its submodules.
+    root_tree: ObjectId,
+    /// That `.gitmodules`, read when the first gitlink is met.
+    modules: Option<Modules>,
+}
+
+impl Layer {
+    fn new(
+        source: Rc<Source>,
+        repo: &gix::Repository,
+        root_len: usize,
+        root_tree: ObjectId,
+    ) -> Layer {
+        Layer {
+            attributes: TreeAttributes::new(repo),
+            source,
+            root_len,
+            root_tree,
+            modules: None,
+        }
+    }
+
+    /// `path` (from the top repository's root) relative to this repository's root.
+    fn relative<'p>(&self, path: &'p [u8]) -> &'p [u8] {
+        path.get(self.root_len..).unwrap_or_default()
+    }
+}
+
 /// One tree being walked.
 pub(super) struct Frame {
-    /// The directory's path from the repository root, `/`-separated, empty for the root
-    /// (attributes match full paths; names are these paths without [`Walk::base`]).
+    /// The directory's path from the top repository's root, `/`-separated, empty for the root
+    /// (names are these paths without [`Walk::base`]).
     dir: Vec<u8>,
     entries: std::vec::IntoIter<gix::objs::tree::Entry>,
     /// Whether this directory's `.gitattributes` was pushed onto the attribute stack.
     pushed_attributes: bool,
+    /// Whether this is a submodule's root, whose [`Layer`] ends with it.
+    opens_layer: bool,
 }
 
-/// The depth-first walk over the `HEAD` tree; the [`Entries`] iterator of a scan.
 /// An entry as far as the walk has got with it.
 pub(super) enum Planned<'s> {
-    /// Made on this thread: symlinks, and blobs while nothing is inflated ahead.
+    /// Made on this thread: symlinks, LFS objects, and blobs while nothing is inflated ahead.
     Ready(Entry<'s>),
     /// A blob queued for inflating ahead.
     Queued {
         name: EntryName,
         executable: bool,
         id: ObjectId,
-        ticket: Ticket<ObjectId, Reserved>,
+        source: Rc<Source>,
+        ticket: Ticket<Job, Reserved>,
     },
     /// The walk stopped here.
     Failed(Error),
 }
 
+/// What the scan asked for beyond `git archive`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Extras {
+    /// Walk into submodules.
+    pub(super) submodules: bool,
+    /// Replace LFS pointers with their objects.
+    pub(super) lfs: bool,
+}
+
+/// The depth-first walk over the `HEAD` tree; the [`Entries`](spiro_scanner::Entries)
+/// iterator of a scan.
 pub(super) struct Walk<'s> {
-    pub(super) repo: Rc<gix::Repository>,
-    /// Bytes of blobs read through `repo` (by the openers too): see [`BYTES_PER_HANDLE`].
-    pub(super) read_since_reopen: Rc<std::cell::Cell<u64>>,
-    pub(super) should_skip: &'s ShouldSkip<'s>,
+    should_skip: &'s ShouldSkip<'s>,
     pub(super) mtime: u64,
-    pub(super) attributes: ExportIgnore,
-    pub(super) stack: Vec<Frame>,
+    extras: Extras,
+    /// The top repository's work tree, below which submodules are checked out.
+    work_tree: Option<PathBuf>,
+    /// The repositories being walked, the top one first; the last is the current one.
+    layers: Vec<Layer>,
+    repositories: Repositories,
+    stack: Vec<Frame>,
     /// How many leading bytes of a full path are the scanned subdirectory and its `/` (0 for
     /// the whole tree): a yielded name is the full path without them.
-    pub(super) base: usize,
+    base: usize,
     /// Set when the walk has stopped at an error: nothing is walked after it.
     pub(super) stopped: bool,
     /// Workers inflating the blobs walked ahead, once the consumer reads content.
-    pub(super) inflate_ahead: Option<Pool<ObjectId, Reserved>>,
+    pub(super) inflate_ahead: Option<Pool<Job, Reserved>>,
     pub(super) budget: Budget,
 }
 
 impl<'s> Walk<'s> {
+    /// A walk of `repo`'s commit whose tree is `root_tree`, not started, with `workers`
+    /// threads inflating blobs ahead (see [`GitScanner::inflate_ahead`](super::GitScanner)).
+    pub(super) fn new(
+        repo: gix::Repository,
+        root_tree: ObjectId,
+        mtime: u64,
+        extras: Extras,
+        should_skip: &'s ShouldSkip<'s>,
+        workers: Option<usize>,
+    ) -> Walk<'s> {
+        let budget = Budget::new(BUDGET);
+        let repositories = Repositories::default();
+        let inflate_ahead = start_inflating(&repositories, workers, &budget);
+        let key = register(&repositories, &repo);
+        let work_tree = repo.workdir().map(PathBuf::from);
+        let source = Rc::new(Source::new(key, repo, extras.lfs));
+        let layer = Layer::new(Rc::clone(&source), &source.repo(), 0, root_tree);
+        Walk {
+            should_skip,
+            mtime,
+            extras,
+            work_tree,
+            layers: vec![layer],
+            repositories,
+            stack: Vec::new(),
+            base: 0,
+            stopped: false,
+            inflate_ahead,
+            budget,
+        }
+    }
+
+    fn layer(&mut self) -> &mut Layer {
+        self.layers
+            .last_mut()
+            .expect("the top layer lives as long as the walk")
+    }
+
     /// Starts the walk at the directory `prefix` (its components from the root; empty for the
-    /// whole tree) of the root tree `root`.
+    /// whole tree) of the root tree.
     ///
     /// Each ancestor's tree is read only to find the next component and to push its
     /// `.gitattributes`; its frame is pushed with no entries left, so that its attributes are
     /// popped when the walk ends. A component that is not a tree in `HEAD`, or that is
     /// `export-ignore`d, leaves the walk empty, as `git archive` is from such a directory.
-    pub(super) fn start(&mut self, prefix: &[Vec<u8>], root: ObjectId) -> Result<(), Error> {
+    pub(super) fn start(&mut self, prefix: &[Vec<u8>]) -> Result<(), Error> {
         let mut dir = Vec::new();
-        let mut id = root;
+        let mut id = self.layers[0].root_tree;
         for component in prefix {
             let (entries, pushed_attributes) = self.read_tree(&dir, id)?;
             let next = entries
@@ -84,41 +235,43 @@ impl<'s> Walk<'s> {
                 dir: dir.clone(),
                 entries: Vec::new().into_iter(),
                 pushed_attributes,
+                opens_layer: false,
             });
             let path = join(&dir, component);
             let Some(next) = next else {
                 return Ok(());
             };
-            if self.attributes.is_ignored(&path, true) {
+            if self.layer().attributes.is_ignored(&path, true) {
                 return Ok(());
             }
             dir = path;
             id = next;
         }
         self.base = if dir.is_empty() { 0 } else { dir.len() + 1 };
-        self.enter(dir, id)
+        self.enter(dir, id, false)
     }
 
     /// Reads tree `id` (the directory `dir`) and pushes it onto the stack.
-    fn enter(&mut self, dir: Vec<u8>, id: ObjectId) -> Result<(), Error> {
+    fn enter(&mut self, dir: Vec<u8>, id: ObjectId, opens_layer: bool) -> Result<(), Error> {
         let (entries, pushed_attributes) = self.read_tree(&dir, id)?;
         self.stack.push(Frame {
             dir,
             entries: entries.into_iter(),
             pushed_attributes,
+            opens_layer,
         });
         Ok(())
     }
 
-    /// The entries of tree `id` (the directory `dir`), after pushing its `.gitattributes` onto
-    /// the attribute stack; the flag says whether it was pushed.
+    /// The entries of tree `id` (the directory `dir` of the current repository), after pushing
+    /// its `.gitattributes` onto the attribute stack; the flag says whether it was pushed.
     fn read_tree(
         &mut self,
         dir: &[u8],
         id: ObjectId,
     ) -> Result<(Vec<gix::objs::tree::Entry>, bool), Error> {
-        let tree = self
-            .repo
+        let repo = self.layer().source.repo();
+        let tree = repo
             .find_tree(id)
             .map_err(|e| gix_error(format!("cannot read the tree of `{}`", display_dir(dir)), e))?;
         let decoded = tree.decode().map_err(|e| {
@@ -136,22 +289,12 @@ impl<'s> Walk<'s> {
             .map(|e| e.oid);
         let mut pushed_attributes = false;
         if let Some(blob) = attributes_blob {
-            let data = self.read_blob(blob, dir, b".gitattributes")?;
-            pushed_attributes = self.attributes.push_dir(dir, &data);
+            let data = read_named_blob(&repo, blob, dir, b".gitattributes")?;
+            let layer = self.layer();
+            let relative = layer.relative(dir).to_vec();
+            pushed_attributes = layer.attributes.push_dir(&relative, &data);
         }
         Ok((entries, pushed_attributes))
-    }
-
-    fn read_blob(&self, id: ObjectId, dir: &[u8], name: &[u8]) -> Result<Vec<u8>, Error> {
-        read_blob(&self.repo, id).map_err(|e| {
-            gix_error(
-                format!(
-                    "cannot read `{}`",
-                    String::from_utf8_lossy(&join(dir, name))
-                ),
-                e,
-            )
-        })
     }
 
     /// The next entry, reading trees as needed; `None` at the end. With `queue`, a blob is
@@ -164,13 +307,16 @@ impl<'s> Walk<'s> {
             let Some(entry) = frame.entries.next() else {
                 let frame = self.stack.pop().expect("not empty");
                 if frame.pushed_attributes {
-                    self.attributes.pop_dir();
+                    self.layer().attributes.pop_dir();
+                }
+                if frame.opens_layer {
+                    self.layers.pop();
                 }
                 continue;
             };
             let path = join(&frame.dir, &entry.filename);
             let kind = entry.mode.kind();
-            if kind == TreeEntryKind::Commit {
+            if kind == TreeEntryKind::Commit && !self.extras.submodules {
                 // A submodule: its content is in another repository, and `git archive` leaves
                 // it out too.
                 continue;
@@ -181,8 +327,11 @@ impl<'s> Walk<'s> {
                 name: String::from_utf8_lossy(relative).into_owned(),
                 reason,
             })?;
-            let is_dir = kind == TreeEntryKind::Tree;
-            if self.attributes.is_ignored(&path, is_dir) {
+            // A gitlink is matched as a directory, as `git archive` matches it.
+            let is_dir = matches!(kind, TreeEntryKind::Tree | TreeEntryKind::Commit);
+            let layer = self.layers.last_mut().expect("the top layer");
+            let attributes = layer.attributes.of(layer.relative(&path), is_dir);
+            if attributes.export_ignore {
                 continue;
             }
             if (self.should_skip)(&Candidate {
@@ -191,10 +340,12 @@ impl<'s> Walk<'s> {
             }) {
                 continue;
             }
+            let source = Rc::clone(&layer.source);
             match kind {
-                TreeEntryKind::Tree => self.enter(path, entry.oid)?,
+                TreeEntryKind::Tree => self.enter(path, entry.oid, false)?,
+                TreeEntryKind::Commit => self.enter_submodule(path, entry.oid)?,
                 TreeEntryKind::Link => {
-                    let target = read_blob(&self.repo, entry.oid)
+                    let target = read_blob(&source.repo(), entry.oid)
                         .map_err(|e| gix_error(format!("cannot read the symlink `{name}`"), e))?;
                     let entry = Entry::symlink(name, target, self.mtime);
                     return Ok(Some(Planned::Ready(entry)));
@@ -202,22 +353,110 @@ impl<'s> Walk<'s> {
                 TreeEntryKind::Blob | TreeEntryKind::BlobExecutable => {
                     let executable = kind == TreeEntryKind::BlobExecutable;
                     // This thread inflates some of the queued blobs too.
-                    self.reopen_if_due()?;
+                    source.reopen_if_due()?;
+                    if attributes.lfs && self.extras.lfs {
+                        let (name, executable) = (name.clone(), executable);
+                        if let Some(entry) = self.lfs_entry(name, executable, entry.oid, &source)? {
+                            return Ok(Some(Planned::Ready(entry)));
+                        }
+                    }
                     if let (true, Some(pool)) = (queue, &self.inflate_ahead) {
-                        let ticket = pool.queue(entry.oid);
+                        let ticket = pool.queue((source.key, entry.oid));
                         return Ok(Some(Planned::Queued {
                             name,
                             executable,
                             id: entry.oid,
+                            source,
                             ticket,
                         }));
                     }
-                    let entry = self.blob_entry(name, executable, entry.oid)?;
+                    let entry = self.blob_entry(name, executable, entry.oid, source)?;
                     return Ok(Some(Planned::Ready(entry)));
                 }
-                TreeEntryKind::Commit => unreachable!("handled above"),
             }
         }
+    }
+
+    /// Enters the submodule at `path` (from the top repository's root), pinned at commit
+    /// `pinned`: its repository found and opened, its tree pushed with a layer of its own.
+    fn enter_submodule(&mut self, path: Vec<u8>, pinned: ObjectId) -> Result<(), Error> {
+        let nested = self.layers.len() > 1;
+        let work_tree = match &self.work_tree {
+            Some(work_tree) => Some(work_tree.join(gix::path::from_byte_slice(&path).map_err(
+                |_| {
+                    Error::scanner(
+                        SCANNER,
+                        format!(
+                            "the submodule path `{}` cannot be a path here",
+                            String::from_utf8_lossy(&path)
+                        ),
+                    )
+                },
+            )?)),
+            None => None,
+        };
+        let layer = self.layer();
+        if layer.modules.is_none() {
+            layer.modules = Some(read_modules(&layer.source.repo(), layer.root_tree)?);
+        }
+        let parent = layer.source.repo();
+        let display = String::from_utf8_lossy(&path).into_owned();
+        let lookup = Lookup {
+            parent_git_dirs: [parent.git_dir(), parent.common_dir()],
+            name: layer
+                .modules
+                .as_ref()
+                .and_then(|modules| modules.name(layer.relative(&path))),
+            work_tree,
+            display: &display,
+            nested,
+        };
+        let (repo, tree) = lookup.open(pinned)?;
+        drop(parent);
+        let key = register(&self.repositories, &repo);
+        let source = Rc::new(Source::new(key, repo, self.extras.lfs));
+        let layer = Layer::new(Rc::clone(&source), &source.repo(), path.len() + 1, tree);
+        self.layers.push(layer);
+        self.enter(path, tree, true)
+    }
+
+    /// The entry of an LFS pointer blob: its object from the store, checked to be there at
+    /// the pointer's size (one `stat`; read only when written). `None` if the blob is not a
+    /// pointer: it is then bundled as it is.
+    fn lfs_entry(
+        &mut self,
+        name: EntryName,
+        executable: bool,
+        id: ObjectId,
+        source: &Rc<Source>,
+    ) -> Result<Option<Entry<'s>>, Error> {
+        let repo = source.repo();
+        let header = repo
+            .find_header(id)
+            .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
+        if header.size() > MAX_POINTER {
+            return Ok(None);
+        }
+        let data =
+            read_blob(&repo, id).map_err(|e| gix_error(format!("cannot read `{name}`"), e))?;
+        source.count_read(data.len() as u64);
+        let Some(pointer) = Pointer::parse(&data) else {
+            return Ok(None);
+        };
+        let display = name.to_string();
+        if pointer.extensions {
+            return Err(GitError::LfsExtensions { path: display }.into());
+        }
+        let store = source.lfs.as_ref().expect("a store whenever lfs is on");
+        let seen = store.check(&display, &pointer)?;
+        let size = pointer.size;
+        let source = Rc::clone(source);
+        let open = move || -> Result<Box<dyn Read + 's>, Error> {
+            let store = source.lfs.as_ref().expect("a store whenever lfs is on");
+            store.open(&display, &pointer, seen)
+        };
+        let open = self.mark_reading(Box::new(open));
+        Ok(Some(Entry::file(name, size, executable, self.mtime, open)))
     }
 
     /// A blob's entry as made without inflating ahead: its size from its header, its content
@@ -227,19 +466,18 @@ impl<'s> Walk<'s> {
         name: EntryName,
         executable: bool,
         id: ObjectId,
+        source: Rc<Source>,
     ) -> Result<Entry<'s>, Error> {
-        self.reopen_if_due()?;
-        let header = self
-            .repo
+        source.reopen_if_due()?;
+        let header = source
+            .repo()
             .find_header(id)
             .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
-        let repo = Rc::clone(&self.repo);
-        let read = Rc::clone(&self.read_since_reopen);
         let display = name.to_string();
         let open = move || -> Result<Box<dyn Read + 's>, Error> {
-            let data = read_blob(&repo, id)
+            let data = read_blob(&source.repo(), id)
                 .map_err(|e| gix_error(format!("cannot read `{display}`"), e))?;
-            read.set(read.get() + data.len() as u64);
+            source.count_read(data.len() as u64);
             Ok(Box::new(Cursor::new(data)))
         };
         let open = self.mark_reading(Box::new(open));
@@ -252,17 +490,6 @@ impl<'s> Walk<'s> {
         ))
     }
 
-    /// Opens the repository anew once enough has been read through this handle: see
-    /// [`BYTES_PER_HANDLE`].
-    fn reopen_if_due(&mut self) -> Result<(), Error> {
-        if self.read_since_reopen.get() >= BYTES_PER_HANDLE {
-            // Openers already handed out keep the old handle until they are done.
-            self.repo = Rc::new(reopen(&self.repo)?);
-            self.read_since_reopen = Rc::new(std::cell::Cell::new(0));
-        }
-        Ok(())
-    }
-
     /// `open` made to tell the inflating workers, if any, that the consumer reads content.
     pub(super) fn mark_reading(&self, open: Opener<'s>) -> Opener<'s> {
         match &self.inflate_ahead {
@@ -270,6 +497,51 @@ impl<'s> Walk<'s> {
             None => open,
         }
     }
+}
+
+/// Adds `repo` to `repositories` for the workers; returns its key.
+fn register(repositories: &Repositories, repo: &gix::Repository) -> usize {
+    let mut repositories = repositories.lock().unwrap_or_else(|e| e.into_inner());
+    repositories.push((repo.git_dir().to_path_buf(), repo.open_options().clone()));
+    repositories.len() - 1
+}
+
+/// The `.gitmodules` of the commit whose tree is `root_tree`; empty if it has none.
+fn read_modules(repo: &gix::Repository, root_tree: ObjectId) -> Result<Modules, Error> {
+    let tree = repo
+        .find_tree(root_tree)
+        .map_err(|e| gix_error("cannot read the root tree", e))?;
+    let decoded = tree
+        .decode()
+        .map_err(|e| gix_error("cannot parse the root tree", e))?;
+    let Some(blob) = decoded
+        .entries
+        .iter()
+        .find(|e| e.filename == ".gitmodules" && e.mode.is_blob())
+        .map(|e| e.oid.to_owned())
+    else {
+        return Ok(Modules::default());
+    };
+    drop(tree);
+    let data = read_named_blob(repo, blob, b"", b".gitmodules")?;
+    Modules::parse(&data)
+}
+
+fn read_named_blob(
+    repo: &gix::Repository,
+    id: ObjectId,
+    dir: &[u8],
+    name: &[u8],
+) -> Result<Vec<u8>, Error> {
+    read_blob(repo, id).map_err(|e| {
+        gix_error(
+            format!(
+                "cannot read `{}`",
+                String::from_utf8_lossy(&join(dir, name))
+            ),
+            e,
+        )
+    })
 }
 
 /// The content of blob `id`, owned.

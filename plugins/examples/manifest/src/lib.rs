@@ -16,6 +16,11 @@
 //! directory, is harmless). Symlinks are bundled as symlinks. The host's `should_skip` is
 //! honoured as everywhere else, so `.git` directories stay out.
 //!
+//! Option: `file=PATH` reads the list from another file of the project (default
+//! `.spiromanifest`), so one project can keep a list per deployment:
+//! `--include-source=manifest,file=deploy/web.list`. PATH is relative to the project and may not
+//! climb out of it; the manifest file itself is bundled only if it lists itself.
+//!
 //! Build: `cargo build --release -p spiro-scanner-manifest` gives
 //! `target/release/libspiro_scanner_manifest.so`; see `plugins/README.md` for installing it.
 
@@ -26,26 +31,58 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use spiro_plugin_sdk::PluginScanner;
-use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
+use spiro_plugin_sdk::{PluginOptions, PluginScanner};
+use spiro_scanner::{
+    Candidate, Entries, Entry, EntryName, Error, OptionError, OptionInfo, OptionReader, Scanner,
+    ShouldSkip,
+};
 
-/// The manifest's file name, at the scanned root.
+/// The manifest's default file name, at the scanned root.
 pub const MANIFEST: &str = ".spiromanifest";
 
 /// The scanner: see the crate documentation.
 #[derive(Debug)]
 pub struct ManifestScanner {
     root: PathBuf,
+    /// The manifest, relative to `root`.
+    manifest: EntryName,
+}
+
+/// The scanner's options: see the crate documentation.
+#[derive(Debug)]
+pub struct ManifestOptions {
+    file: EntryName,
+}
+
+impl PluginOptions for ManifestOptions {
+    const OPTIONS: &'static [OptionInfo] = &[OptionInfo::new(
+        "file",
+        "the list of paths to bundle, relative to the project",
+        MANIFEST,
+    )];
+
+    fn from_options(options: &OptionReader<'_>) -> Result<Self, OptionError> {
+        // Refused here, when the host configures the plugin: a usage error before any scan.
+        let file = EntryName::new(options.str("file")).map_err(|_| {
+            options.invalid(
+                "file",
+                "a relative path inside the project (no leading `/`, no `..`)",
+            )
+        })?;
+        Ok(ManifestOptions { file })
+    }
 }
 
 impl PluginScanner for ManifestScanner {
     const NAME: &'static str = "manifest";
     const DESCRIPTION: &'static str =
         "Bundles only the files and directories listed in the project's .spiromanifest";
+    type Options = ManifestOptions;
 
-    fn new(root: &Path) -> Result<Self, Error> {
+    fn new(root: &Path, options: &ManifestOptions) -> Result<Self, Error> {
         Ok(ManifestScanner {
             root: root.to_path_buf(),
+            manifest: options.file.clone(),
         })
     }
 }
@@ -58,7 +95,7 @@ impl Scanner for ManifestScanner {
     }
 
     fn scan<'s>(&'s self, should_skip: &'s ShouldSkip<'s>) -> spiro_scanner::Result<Entries<'s>> {
-        let manifest = self.root.join(MANIFEST);
+        let manifest = self.root.join(self.manifest.as_path());
         let file = File::open(&manifest).map_err(|e| Error::read(&manifest, e))?;
         Ok(Box::new(Walk {
             root: &self.root,
@@ -251,8 +288,16 @@ impl<'s> Walk<'s> {
 mod tests {
     use super::*;
 
+    fn options(given: &[(&str, &str)]) -> Result<ManifestOptions, OptionError> {
+        let mut options = spiro_scanner::ScannerOptions::new();
+        for (key, value) in given {
+            options = options.set(*key, *value);
+        }
+        ManifestOptions::read(ManifestScanner::NAME, &options)
+    }
+
     fn names(root: &Path, skip: &ShouldSkip<'_>) -> spiro_scanner::Result<Vec<String>> {
-        let scanner = ManifestScanner::new(root)?;
+        let scanner = ManifestScanner::new(root, &options(&[]).unwrap())?;
         scanner
             .scan(skip)?
             .map(|e| e.map(|e| e.name().to_string()))
@@ -280,6 +325,37 @@ mod tests {
             names(root, &skip_git).unwrap(),
             ["app.py", "static/b.js", "static/css/a.css"]
         );
+    }
+
+    #[test]
+    fn the_file_option_names_another_list_and_refuses_paths_out_of_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("deploy")).unwrap();
+        fs::write(root.join("deploy/web.list"), "a\n").unwrap();
+        fs::write(root.join("a"), "").unwrap();
+        fs::write(root.join("b"), "").unwrap();
+        fs::write(root.join(MANIFEST), "b\n").unwrap();
+        let web =
+            ManifestScanner::new(root, &options(&[("file", "deploy/web.list")]).unwrap()).unwrap();
+        let names: Vec<String> = web
+            .scan(&|_| false)
+            .unwrap()
+            .map(|e| e.unwrap().name().to_string())
+            .collect();
+        assert_eq!(names, ["a"]);
+
+        for bad in ["../x", "/etc/passwd", ""] {
+            let error = options(&[("file", bad)]).unwrap_err().to_string();
+            assert!(
+                error.contains("a relative path inside the project"),
+                "{error}"
+            );
+        }
+        assert!(matches!(
+            options(&[("files", "x")]),
+            Err(OptionError::Unknown { .. })
+        ));
     }
 
     #[test]

@@ -6,14 +6,20 @@
 //! - `panic-in-read`: yields `boom.txt` (10 bytes), whose reader gives 4 bytes, then panics;
 //! - `ask-twice`: asks `should_skip` about `a` and `b` and yields those not skipped;
 //! - anything else: yields `ok.txt` ("ok\n").
+//!
+//! The option `mode=MODE` overrides the directory name; `mode=panic-in-options` panics while
+//! the options are read.
 
 #![forbid(unsafe_code)]
 
 use std::io::{self, Read};
 use std::path::Path;
 
-use spiro_plugin_sdk::PluginScanner;
-use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
+use spiro_plugin_sdk::{PluginOptions, PluginScanner};
+use spiro_scanner::{
+    Candidate, Entries, Entry, EntryName, Error, OptionError, OptionInfo, OptionReader, Scanner,
+    ShouldSkip,
+};
 
 /// See the crate documentation.
 pub struct Panicky {
@@ -23,16 +29,43 @@ pub struct Panicky {
 impl PluginScanner for Panicky {
     const NAME: &'static str = "panicky";
     const DESCRIPTION: &'static str = "A test fixture that panics on demand";
+    type Options = PanickyOptions;
 
-    fn new(root: &Path) -> Result<Self, Error> {
-        let mode = root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    fn new(root: &Path, options: &PanickyOptions) -> Result<Self, Error> {
+        let mode = match &options.mode {
+            Some(mode) => mode.clone(),
+            None => root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
         if mode == "panic-in-new" {
             panic!("the constructor gave up");
         }
         Ok(Panicky { mode })
+    }
+}
+
+/// See the crate documentation.
+pub struct PanickyOptions {
+    mode: Option<String>,
+}
+
+impl PluginOptions for PanickyOptions {
+    const OPTIONS: &'static [OptionInfo] = &[OptionInfo::new(
+        "mode",
+        "what to do, instead of the root directory's name",
+        "",
+    )];
+
+    fn from_options(options: &OptionReader<'_>) -> Result<Self, OptionError> {
+        let mode = options.str("mode");
+        if mode == "panic-in-options" {
+            panic!("the options were too much");
+        }
+        Ok(PanickyOptions {
+            mode: options.is_given("mode").then(|| mode.to_owned()),
+        })
     }
 }
 

@@ -1,0 +1,137 @@
+//! `--compress`: the bundle gzipped on the wire (SpiroFS unpacks it as it unpacks a tar) or into
+//! `--output`, byte for byte the same tar once decompressed.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Output;
+
+use spiro_tests::server::*;
+use spiro_tests::*;
+
+spiro_tests::spiro_deploy_binary!();
+
+fn token() -> String {
+    let now = spiro_client::unix_now();
+    let caveat = serde_json::json!({"not_before": now - 60, "not_after": now + 3600, "project_allow": ["web"]});
+    issue_token(
+        "spirofs-test",
+        "SECRET-identifier-do-not-print",
+        &[&caveat.to_string()],
+    )
+}
+
+/// A project whose source compresses well, as source trees do.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "_salt/top.sls", "base:\n  '*':\n    - app\n");
+    for i in 0..50 {
+        let text = format!("def handler_{i}(request):\n    return render(request, 'page.html')\n")
+            .repeat(200);
+        write(dir.path(), format!("src/module_{i}.py"), &text);
+    }
+    dir
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a valid gzip stream");
+    out
+}
+
+fn deploy(server: &TestServer, dir: &Path, token: &str, args: &[&str]) -> Output {
+    let mut cmd = spiro_deploy(dir);
+    cmd.env("SPIRO_URL", server.url())
+        .env("SPIRO_TOKEN", token)
+        .arg("--insecure");
+    run(cmd.args(args))
+}
+
+#[test]
+fn a_compressed_deploy_sends_the_same_tar_gzipped_and_says_how_much_went_on_the_wire() {
+    let token = token();
+    let server = TestServer::start(Config::new(
+        &token,
+        Answer::Stream(successful_highstate(&["web1"])),
+    ));
+    let dir = project();
+    let tar =
+        run(spiro_deploy(dir.path()).args(["--include-source=fs", "--output", "-", "web", "prod"]))
+            .stdout;
+
+    let output = deploy(
+        &server,
+        dir.path(),
+        &token,
+        &["--include-source=fs", "--compress", "web", "prod"],
+    );
+    assert_exit(&output, 0);
+    let got = server.last_deploy();
+    assert!(got.bundle_gzipped, "the bundle went out gzipped");
+    assert_eq!(got.bundle_content_type.as_deref(), Some("application/gzip"));
+    assert!(got.tar_error.is_none(), "{:?}", got.tar_error);
+    // The length is unknown before it is sent: the body goes out chunked.
+    assert_eq!(got.header("transfer-encoding"), Some("chunked"));
+    let sent = got.bundle.expect("a small bundle is kept");
+    assert!(
+        sent.len() * 4 < tar.len(),
+        "{} bytes gzipped from {}",
+        sent.len(),
+        tar.len()
+    );
+    assert_eq!(gunzip(&sent), tar, "the same tar, byte for byte");
+    let err = stderr(&output);
+    assert!(err.contains(", gzipped to "), "{err}");
+    assert!(err.contains("at level 6)"), "{err}");
+
+    // Without --compress, nothing changes: a plain tar with its length.
+    let output = deploy(
+        &server,
+        dir.path(),
+        &token,
+        &["--include-source=fs", "web", "prod"],
+    );
+    assert_exit(&output, 0);
+    let got = server.last_deploy();
+    assert!(!got.bundle_gzipped);
+    assert_eq!(got.bundle.as_deref(), Some(&tar[..]));
+}
+
+#[test]
+fn output_with_compress_writes_a_gzip_of_the_same_tar_at_the_level_given() {
+    let dir = project();
+    let bundle = |extra: &[&str]| {
+        let output = run(spiro_deploy(dir.path())
+            .args(["--include-source=fs", "--output", "-"])
+            .args(extra)
+            .args(["web", "prod"]));
+        assert_exit(&output, 0);
+        output.stdout
+    };
+    let tar = bundle(&[]);
+    let fast = bundle(&["--compress=1"]);
+    let small = bundle(&["--compress=9"]);
+    assert_eq!(gunzip(&fast), tar);
+    assert_eq!(gunzip(&small), tar);
+    assert!(small.len() <= fast.len());
+    // Deterministic: the same bytes twice (no timestamp in the gzip header).
+    assert_eq!(bundle(&["--compress=1"]), fast);
+}
+
+#[test]
+fn a_level_outside_one_to_nine_is_a_usage_error() {
+    let dir = project();
+    for level in ["0", "10", "fast"] {
+        let output = run(spiro_deploy(dir.path()).args([
+            &format!("--compress={level}"),
+            "--output",
+            "-",
+            "web",
+            "prod",
+        ]));
+        assert_exit(&output, 2);
+        let err = stderr(&output);
+        assert!(err.contains("--compress"), "{err}");
+    }
+}
