@@ -1,20 +1,24 @@
 //! The `fs` scanner: walks a directory on disk.
 
+mod gitignore;
 mod read_ahead;
+mod walk;
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use spiro_scanner::{Candidate, Entries, Entry, EntryName, Error, Scanner, ShouldSkip, os_bytes};
+use spiro_scanner::{Entries, Entry, EntryName, Error, Scanner, ShouldSkip};
 use spiro_scanner::{OptionError, OptionInfo, ScannerOptions};
 
 use std::sync::Arc;
 
 use crate::disk::{Tree, entry_below};
 use crate::walk_ahead::WalkAhead;
+use gitignore::GitIgnores;
 use read_ahead::{FsWalk, ReadAhead};
+use walk::{LeftOut, Walk, WalkItem};
 
 /// The file that excludes paths from an [`FsScanner`] by default, in gitignore syntax.
 pub const IGNORE_FILE: &str = ".spiroignore";
@@ -126,7 +130,10 @@ impl FsScanner {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::read(path, e)),
         }
-        let mut builder = GitignoreBuilder::new(&self.root);
+        // Rooted at `.`: the walk matches paths relative to the root, and a matcher rooted at
+        // a relative root (`proj`) would strip it from a path that merely starts with those
+        // bytes (`project/x`).
+        let mut builder = GitignoreBuilder::new(".");
         if let Some(err) = builder.add(&path) {
             return Err(Error::scanner_with(
                 "fs",
@@ -154,35 +161,36 @@ impl Scanner for FsScanner {
                 io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
             ));
         }
-        let ignore = self.load_ignore()?;
+        let spiroignore = self.load_ignore()?;
         // Files are opened relative to the root's descriptor, through no symlink.
         let tree = Arc::new(Tree::open(&self.root)?);
-        let root = self.root.clone();
+        let gitignores = if self.gitignore {
+            Some(GitIgnores::load(&tree)?)
+        } else {
+            None
+        };
         // Excluded paths are canonical. The walk never follows a symlink, so the canonical
-        // root joined with an entry's relative path is that entry's canonical path: one
-        // `realpath` for the scan instead of one per entry.
+        // root joined with an entry's relative path is that entry's canonical path: an
+        // excluded path is compared, relative to the canonical root, with the entries' own
+        // relative paths (one `realpath` for the scan, no path built per entry).
         let canonical_root = canonical(&self.root);
-        let excluded = self.excluded.clone();
-        let walk = walkdir::WalkDir::new(&self.root)
-            .follow_links(false)
-            .min_depth(1)
-            .sort_by(|a, b| os_bytes(a.file_name()).cmp(os_bytes(b.file_name())))
-            .into_iter()
-            .filter_entry(move |entry| {
-                let Ok(rel) = entry.path().strip_prefix(&root) else {
-                    return true;
-                };
-                let is_dir = entry.file_type().is_dir();
-                if !excluded.is_empty() && excluded.contains(&canonical_root.join(rel)) {
-                    return false;
-                }
-                if let Some(ignore) = &ignore
-                    && ignore.matched(rel, is_dir).is_ignore()
-                {
-                    return false;
-                }
-                !should_skip(&Candidate { path: rel, is_dir })
-            });
+        let excluded = self
+            .excluded
+            .iter()
+            .filter_map(|path| path.strip_prefix(&canonical_root).ok())
+            .filter(|rel| !rel.as_os_str().is_empty())
+            // Rebuilt from its components: clean (no `a//b`, no `a/./b`), as the walk's are.
+            .map(|rel| rel.components().collect())
+            .collect();
+        let walk = Walk::new(
+            Arc::clone(&tree),
+            LeftOut {
+                excluded,
+                spiroignore,
+                gitignores,
+                should_skip,
+            },
+        );
         let workers = self
             .read_ahead
             .unwrap_or_else(crate::ahead::default_workers);
@@ -209,17 +217,8 @@ pub(crate) struct Walked {
 }
 
 /// The walk item checked and named; `None` for a directory.
-pub(crate) fn walked(
-    root: &Path,
-    item: Result<walkdir::DirEntry, walkdir::Error>,
-) -> spiro_scanner::Result<Option<Walked>> {
-    let entry = match item {
-        Ok(entry) => entry,
-        Err(err) => {
-            let path = err.path().unwrap_or(root).to_path_buf();
-            return Err(Error::read(path, io::Error::from(err)));
-        }
-    };
+pub(crate) fn walked(root: &Path, item: WalkItem) -> spiro_scanner::Result<Option<Walked>> {
+    let entry = item?;
     if entry.file_type().is_dir() {
         return Ok(None);
     }
@@ -238,10 +237,7 @@ pub(crate) fn walked(
     }))
 }
 
-fn entry_for<'s>(
-    tree: &Arc<Tree>,
-    item: Result<walkdir::DirEntry, walkdir::Error>,
-) -> spiro_scanner::Result<Option<Entry<'s>>> {
+fn entry_for<'s>(tree: &Arc<Tree>, item: WalkItem) -> spiro_scanner::Result<Option<Entry<'s>>> {
     match walked(tree.root(), item)? {
         Some(walked) => walked.into_entry(tree),
         None => Ok(None),

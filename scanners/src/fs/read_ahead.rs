@@ -34,6 +34,8 @@ use crate::ahead::{Budget, Pool, Reserved, Ticket};
 use crate::disk::{Seen, Tree, entry_below, is_executable, mtime_of};
 use crate::walk_ahead::Walker;
 
+use super::walk::WalkItem;
+
 /// Files up to this size are read ahead whole; larger ones are only stat'ed ahead and streamed
 /// by the builder, so that one big file never sits whole in memory.
 const MAX_FILE: u64 = 256 * 1024;
@@ -103,8 +105,7 @@ fn read_ahead(tree: &Tree, rel: &Path, budget: &Budget) -> Option<Found> {
         .then(|| budget.reserve(size + 1))
         .flatten();
     if let Some(content) = &mut content {
-        content.data().reserve_exact(size as usize + 1);
-        file.take(size + 1).read_to_end(content.data()).ok()?;
+        read_whole(file, size, content.data()).ok()?;
     }
     Some(Found {
         seen: Seen::of(&meta),
@@ -113,6 +114,31 @@ fn read_ahead(tree: &Tree, rel: &Path, budget: &Budget) -> Option<Found> {
         mtime: mtime_of(&meta),
         content,
     })
+}
+
+/// Reads the file the walk saw at `size` bytes into `data`: its content, and one byte more if
+/// it has grown. A read of a regular file returns fewer bytes than asked only at its end, so a
+/// first read of `size + 1` bytes that returns `size` has found the end: the read that would
+/// return 0 to say so is a system call per file saved. Anything else (a short read, a file
+/// that grew) reads on as `read_to_end` does.
+fn read_whole(file: fs::File, size: u64, data: &mut Vec<u8>) -> io::Result<()> {
+    let want = usize::try_from(size + 1).map_err(io::Error::other)?;
+    data.reserve_exact(want);
+    #[cfg(unix)]
+    {
+        // Into the buffer's spare capacity: no zeroing of what the read overwrites.
+        let first = loop {
+            match rustix::io::read(&file, rustix::buffer::spare_capacity(data)) {
+                Err(rustix::io::Errno::INTR) => {}
+                result => break result.map_err(io::Error::from)?,
+            }
+        };
+        if first as u64 == size || first == want {
+            return Ok(());
+        }
+    }
+    let left = (size + 1).saturating_sub(data.len() as u64);
+    file.take(left).read_to_end(data).map(drop)
 }
 
 /// A scan's entry, as far as the walk has got with it.
@@ -133,8 +159,6 @@ pub(crate) struct FsWalk<W> {
     tree: Arc<Tree>,
     pub(crate) read_ahead: ReadAhead,
 }
-
-type WalkItem = Result<walkdir::DirEntry, walkdir::Error>;
 
 impl<W: Iterator<Item = WalkItem>> FsWalk<W> {
     pub(crate) fn new(walk: W, tree: Arc<Tree>, read_ahead: ReadAhead) -> FsWalk<W> {
@@ -246,6 +270,7 @@ mod tests {
     use spiro_scanner::{EntryKind, Scanner};
 
     use crate::FsScanner;
+    use crate::fs::walk::{LeftOut, Walk};
 
     /// Sizes around the limits, more content than the budget, executables, a symlink, nesting.
     fn tree() -> tempfile::TempDir {
@@ -302,6 +327,31 @@ mod tests {
         }
     }
 
+    /// The content and, for a file that grew since the walk, one byte more; a file that
+    /// shrank gives what it has.
+    #[test]
+    fn a_whole_read_gives_the_content_and_one_byte_more_of_a_file_that_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        for (len, walked_size, expected) in [
+            (0, 0, 0),
+            (1, 1, 1),
+            (5000, 5000, 5000),
+            (5000, 4000, 4001),
+            (5000, 6000, 5000),
+            (0, 3, 0),
+        ] {
+            std::fs::write(&path, vec![7u8; len]).unwrap();
+            let mut data = Vec::new();
+            read_whole(fs::File::open(&path).unwrap(), walked_size, &mut data).unwrap();
+            assert_eq!(
+                data,
+                vec![7u8; expected],
+                "{len} bytes, walked at {walked_size}"
+            );
+        }
+    }
+
     fn content_of(entry: Entry<'_>) -> Vec<u8> {
         let (_, EntryKind::File { open, .. }, _) = entry.into_parts() else {
             panic!("not a file");
@@ -337,12 +387,19 @@ mod tests {
         }
     }
 
-    fn walk_ahead(root: &Path) -> WalkAhead<'static, FsWalk<walkdir::IntoIter>> {
-        let walk = walkdir::WalkDir::new(root)
-            .min_depth(1)
-            .sort_by_file_name()
-            .into_iter();
+    fn keep_all(_: &spiro_scanner::Candidate<'_>) -> bool {
+        false
+    }
+
+    fn walk_ahead(root: &Path) -> WalkAhead<'static, FsWalk<Walk<'static>>> {
         let tree = Arc::new(Tree::open(root).unwrap());
+        let left_out = LeftOut {
+            excluded: Vec::new(),
+            spiroignore: None,
+            gitignores: None,
+            should_skip: &keep_all,
+        };
+        let walk = Walk::new(Arc::clone(&tree), left_out);
         let walker = FsWalk::new(walk, Arc::clone(&tree), ReadAhead::start(1, tree).unwrap());
         WalkAhead::new(walker, false)
     }
