@@ -241,7 +241,7 @@ impl<W: Write> Builder<W> {
             return Err(refused(Refusal::NotFileOrDirectory));
         };
         let (name, kind, mtime) = entry.into_parts();
-        self.write(name, kind, mtime, origin)
+        self.write(name, kind, mtime, &origin)
     }
 
     /// Adds `data` as a file called `name`.
@@ -257,7 +257,7 @@ impl<W: Write> Builder<W> {
             name.clone(),
             kind,
             mtime,
-            format!("the virtual file `{name}`"),
+            &format!("the virtual file `{name}`"),
         )
     }
 
@@ -318,7 +318,7 @@ impl<W: Write> Builder<W> {
                 Some(prefix) => prefix.join(&name),
                 None => name,
             };
-            self.write(full, kind, mtime, origin.clone())?;
+            self.write(full, kind, mtime, &origin)?;
         }
         Ok(())
     }
@@ -328,7 +328,7 @@ impl<W: Write> Builder<W> {
         name: EntryName,
         kind: EntryKind<'_>,
         mtime: u64,
-        origin: String,
+        origin: &str,
     ) -> crate::Result<()> {
         if let EntryKind::Symlink { target } = &kind
             && !self.allow_symlinks_out
@@ -337,7 +337,7 @@ impl<W: Write> Builder<W> {
             return Err(Error::SymlinkOutside {
                 name: name.to_string(),
                 target: String::from_utf8_lossy(target).into_owned(),
-                origin,
+                origin: origin.to_owned(),
                 reason,
             });
         }
