@@ -9,7 +9,6 @@ use std::sync::Arc;
 use gix::ObjectId;
 use spiro_scanner::{Entry, Error};
 
-use super::mapped;
 use super::walk::{BYTES_PER_HANDLE, Job, Planned, Repositories, Walk, read_blob};
 use crate::ahead::{Budget, Pool, Reserved};
 use crate::repo::{open_again, reopen};
@@ -81,8 +80,6 @@ struct Handle {
     key: usize,
     repo: gix::Repository,
     read: u64,
-    /// The [`mapped`] generation `repo` was opened in.
-    generation: u64,
 }
 
 /// Starts the workers that inflate blobs ahead of the builder, each opening the repositories
@@ -101,11 +98,9 @@ pub(super) fn start_inflating(
         move |handles: &mut Vec<Handle>, (key, id): Job| {
             let handle = handle(handles, key, &repositories)?;
             // As on the consumer's thread, a fresh handle every so often unmaps what was read.
-            let generation = mapped::generation();
-            if handle.read >= BYTES_PER_HANDLE || handle.generation != generation {
+            if handle.read >= BYTES_PER_HANDLE {
                 handle.repo = reopen(&handle.repo).ok()?;
                 handle.read = 0;
-                handle.generation = generation;
             }
             let content = inflate(&handle.repo, id, &budget)?;
             handle.read += content.as_ref().len() as u64;
@@ -137,12 +132,7 @@ fn handle<'h>(
             if handles.len() >= HANDLES_PER_WORKER {
                 handles.remove(0);
             }
-            handles.push(Handle {
-                key,
-                repo,
-                read: 0,
-                generation: mapped::generation(),
-            });
+            handles.push(Handle { key, repo, read: 0 });
         }
     }
     handles.last_mut()
@@ -152,7 +142,6 @@ fn handle<'h>(
 /// any error (the consumer then reads it the usual way, which reports the error).
 fn inflate(repo: &gix::Repository, id: ObjectId, budget: &Budget) -> Option<Reserved> {
     let header = repo.find_header(id).ok()?;
-    mapped::note_lookup();
     if header.kind() != gix::object::Kind::Blob || header.size() > MAX_BLOB {
         return None;
     }

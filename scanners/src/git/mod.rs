@@ -11,7 +11,6 @@ use spiro_scanner::{Entries, Error, OptionError, OptionInfo, Scanner, ScannerOpt
 
 mod inflate;
 mod lfs;
-mod mapped;
 mod submodule;
 mod walk;
 

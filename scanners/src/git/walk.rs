@@ -14,7 +14,6 @@ use spiro_scanner::{Candidate, Entry, EntryName, Error, Opener, ShouldSkip};
 use super::GitError;
 use super::inflate::{BUDGET, start_inflating};
 use super::lfs::{self, MAX_POINTER, Pointer};
-use super::mapped;
 use super::submodule::{Lookup, Modules};
 use crate::ahead::{Budget, Pool, Reserved, Ticket};
 use crate::attributes::TreeAttributes;
@@ -44,8 +43,6 @@ pub(super) struct Source {
     repo: RefCell<Rc<gix::Repository>>,
     /// Bytes of blobs read through `repo` (by the openers too).
     read_since_reopen: Cell<u64>,
-    /// The [`mapped`] generation `repo` was opened in.
-    generation: Cell<u64>,
     /// Its Git LFS store, when LFS pointers are replaced.
     lfs: Option<lfs::Store>,
 }
@@ -57,7 +54,6 @@ impl Source {
             lfs: lfs.then(|| lfs::Store::of(&repo)),
             repo: RefCell::new(Rc::new(repo)),
             read_since_reopen: Cell::new(0),
-            generation: Cell::new(mapped::generation()),
         }
     }
 
@@ -72,16 +68,14 @@ impl Source {
             .set(self.read_since_reopen.get() + bytes);
     }
 
-    /// Opens the repository anew once enough has been read through this handle (see
-    /// [`BYTES_PER_HANDLE`]) or the process's mapped pages have grown (see [`mapped`]).
+    /// Opens the repository anew once enough has been read through this handle: see
+    /// [`BYTES_PER_HANDLE`].
     fn reopen_if_due(&self) -> Result<(), Error> {
-        let generation = mapped::generation();
-        if self.read_since_reopen.get() >= BYTES_PER_HANDLE || self.generation.get() != generation {
+        if self.read_since_reopen.get() >= BYTES_PER_HANDLE {
             // Openers already reading keep the old handle until they are done.
             let fresh = reopen(&self.repo())?;
             *self.repo.borrow_mut() = Rc::new(fresh);
             self.read_since_reopen.set(0);
-            self.generation.set(generation);
         }
         Ok(())
     }
@@ -280,7 +274,6 @@ impl<'s> Walk<'s> {
         let tree = repo
             .find_tree(id)
             .map_err(|e| gix_error(format!("cannot read the tree of `{}`", display_dir(dir)), e))?;
-        mapped::note_lookup();
         let decoded = tree.decode().map_err(|e| {
             gix_error(
                 format!("cannot parse the tree of `{}`", display_dir(dir)),
@@ -441,7 +434,6 @@ impl<'s> Walk<'s> {
         let header = repo
             .find_header(id)
             .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
-        mapped::note_lookup();
         if header.size() > MAX_POINTER {
             return Ok(None);
         }
@@ -481,7 +473,6 @@ impl<'s> Walk<'s> {
             .repo()
             .find_header(id)
             .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
-        mapped::note_lookup();
         let display = name.to_string();
         let open = move || -> Result<Box<dyn Read + 's>, Error> {
             let data = read_blob(&source.repo(), id)
