@@ -17,12 +17,7 @@ spiro_tests::spiro_deploy_binary!();
 fn token() -> String {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TOKEN
-        .get_or_init(|| {
-            let now = spiro_client::unix_now();
-            let caveat =
-                json!({"not_before": now - 60, "not_after": now + 3600, "project_allow": ["web"]});
-            issue_token("spirofs-test", "identifier", &[&caveat.to_string()])
-        })
+        .get_or_init(|| project_token("identifier", &["web"], 3600))
         .clone()
 }
 

@@ -11,13 +11,7 @@ use spiro_tests::*;
 spiro_tests::spiro_deploy_binary!();
 
 fn token() -> String {
-    let now = spiro_client::unix_now();
-    let caveat = serde_json::json!({"not_before": now - 60, "not_after": now + 3600, "project_allow": ["web"]});
-    issue_token(
-        "spirofs-test",
-        "SECRET-identifier-do-not-print",
-        &[&caveat.to_string()],
-    )
+    project_token("SECRET-identifier-do-not-print", &["web"], 3600)
 }
 
 /// A project whose source compresses well, as source trees do.

@@ -14,16 +14,8 @@ use spiro_tests::*;
 spiro_tests::spiro_deploy_binary!();
 
 /// A token whose text is distinctive enough to grep for in any output.
-fn token_with(caveat: &str) -> String {
-    issue_token("spirofs-test", "SECRET-identifier-do-not-print", &[caveat])
-}
-
 fn token_for(projects: &[&str], lifetime: i64) -> String {
-    let now = spiro_client::unix_now();
-    token_with(
-        &serde_json::json!({"not_before": now - 60, "not_after": now + lifetime, "project_allow": projects})
-            .to_string(),
-    )
+    project_token("SECRET-identifier-do-not-print", projects, lifetime)
 }
 
 /// A token for the project `web`, the same for the whole run: it embeds the current time, so

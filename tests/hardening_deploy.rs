@@ -14,7 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spiro_tests::server::issue_token;
+use spiro_tests::server::project_token;
 use spiro_tests::*;
 
 spiro_tests::spiro_deploy_binary!();
@@ -117,13 +117,7 @@ fn event_stream(
 }
 
 fn token() -> String {
-    let now = spiro_client::unix_now();
-    let caveat = serde_json::json!({"not_before": now - 60, "not_after": now + 3600, "project_allow": ["web"]});
-    issue_token(
-        "spirofs-test",
-        "SECRET-identifier-do-not-print",
-        &[&caveat.to_string()],
-    )
+    project_token("SECRET-identifier-do-not-print", &["web"], 3600)
 }
 
 fn project() -> tempfile::TempDir {

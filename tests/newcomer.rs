@@ -16,13 +16,7 @@ spiro_tests::spiro_deploy_binary!();
 
 /// A token for the project `web`, valid from a minute ago for `lifetime` seconds.
 fn token_for(lifetime: i64) -> String {
-    let now = spiro_client::unix_now();
-    let caveat = serde_json::json!({
-        "not_before": now - 60,
-        "not_after": now + lifetime,
-        "project_allow": ["web"],
-    });
-    issue_token("spirofs-test", "newcomer", &[&caveat.to_string()])
+    project_token("newcomer", &["web"], lifetime)
 }
 
 fn project() -> tempfile::TempDir {

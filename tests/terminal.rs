@@ -5,7 +5,7 @@
 use std::process::Output;
 
 use serde_json::{Value, json};
-use spiro_tests::server::issue_token;
+use spiro_tests::server::project_token;
 use spiro_tests::server::*;
 use spiro_tests::*;
 
@@ -19,9 +19,7 @@ const HOSTILE: &str =
 const SHOWN: &str = r"x\u{1b}]0;title\u{7}\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2K\u{9b}32mResult: True\u{7f}\u{d}end";
 
 fn token() -> String {
-    let now = spiro_client::unix_now();
-    let caveat = json!({"not_before": now - 60, "not_after": now + 3600, "project_allow": ["web"]});
-    issue_token("spirofs-test", "identifier", &[&caveat.to_string()])
+    project_token("identifier", &["web"], 3600)
 }
 
 fn project() -> tempfile::TempDir {

@@ -452,6 +452,22 @@ fn tokio_stream_from(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
+/// A token for `projects` as `salt-run spiro.issue_token` makes it: valid from a minute ago
+/// for `lifetime` seconds, with `identifier` as its macaroon identifier (tests that look for a
+/// leaked token in output choose a distinctive one).
+pub fn project_token(identifier: &str, projects: &[&str], lifetime: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let caveat = serde_json::json!({
+        "not_before": now - 60,
+        "not_after": now + lifetime,
+        "project_allow": projects,
+    });
+    issue_token("spirofs-test", identifier, &[&caveat.to_string()])
+}
+
 /// A token as `salt-run spiro.issue_token` makes it: a version-1 macaroon serialised as
 /// URL-safe base64, whose first-party caveats (`cid`) are `caveats`, with a dummy all-zero
 /// signature (the test server compares tokens, it verifies no signature).
