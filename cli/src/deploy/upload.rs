@@ -31,19 +31,21 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
     let (measured, _) = plan.write(Builder::counting())?;
     let bundle_len = measured.bytes();
     let compression = args.compression();
-    if compression.is_some() && client.plain_http_limit_exceeded(bundle_len) {
-        output::warning(&format!(
-            "the bundle is {} before compression: SpiroFS refuses bodies over {} over plain \
-             HTTP, and the compressed size is known only once it is sent (use https://)",
-            output::human_bytes(bundle_len),
-            plain_http_limit(),
-        ));
-    } else if client.plain_http_limit_exceeded(bundle_len) {
-        output::warning(&format!(
-            "the bundle is {}: SpiroFS refuses bodies over {} over plain HTTP (use https://)",
-            output::human_bytes(bundle_len),
-            plain_http_limit(),
-        ));
+    if client.plain_http_limit_exceeded(bundle_len) {
+        let message = match compression {
+            Some(_) => format!(
+                "the bundle is {} before compression: SpiroFS refuses bodies over {} over plain \
+                 HTTP, and the compressed size is known only once it is sent (use https://)",
+                output::human_bytes(bundle_len),
+                plain_http_limit(),
+            ),
+            None => format!(
+                "the bundle is {}: SpiroFS refuses bodies over {} over plain HTTP (use https://)",
+                output::human_bytes(bundle_len),
+                plain_http_limit(),
+            ),
+        };
+        output::warning(&message);
     }
     let deploy = Deploy {
         project: project.clone(),
