@@ -9,7 +9,8 @@ use std::sync::Arc;
 use gix::ObjectId;
 use spiro_scanner::{Entry, Error};
 
-use super::walk::{BYTES_PER_HANDLE, Job, Planned, Repositories, Walk, read_blob};
+use super::packs::Packs;
+use super::walk::{BYTES_PER_HANDLE, Job, Planned, Repositories, Walk, blob_size};
 use crate::ahead::{Budget, Pool, Reserved};
 use crate::repo::{open_again, reopen};
 use crate::walk_ahead::Walker;
@@ -49,7 +50,7 @@ impl<'s> Walk<'s> {
                     _ => None,
                 })?
             };
-            let content = inflate(&helped.repo(), id, budget)?;
+            let content = inflate(&helped.packs, &helped.repo(), id, budget)?;
             helped.count_read(content.as_ref().len() as u64);
             Some(content)
         });
@@ -79,6 +80,7 @@ const HANDLES_PER_WORKER: usize = 2;
 struct Handle {
     key: usize,
     repo: gix::Repository,
+    packs: Arc<Packs>,
     read: u64,
 }
 
@@ -102,7 +104,7 @@ pub(super) fn start_inflating(
                 handle.repo = reopen(&handle.repo).ok()?;
                 handle.read = 0;
             }
-            let content = inflate(&handle.repo, id, &budget)?;
+            let content = inflate(&handle.packs, &handle.repo, id, &budget)?;
             handle.read += content.as_ref().len() as u64;
             Some(content)
         },
@@ -123,16 +125,21 @@ fn handle<'h>(
             handles.push(handle);
         }
         None => {
-            let (git_dir, options) = repositories
+            let registered = repositories
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(key)?
                 .clone();
-            let repo = open_again(&git_dir, options).ok()?;
+            let repo = open_again(&registered.git_dir, registered.options).ok()?;
             if handles.len() >= HANDLES_PER_WORKER {
                 handles.remove(0);
             }
-            handles.push(Handle { key, repo, read: 0 });
+            handles.push(Handle {
+                key,
+                repo,
+                packs: registered.packs,
+                read: 0,
+            });
         }
     }
     handles.last_mut()
@@ -140,14 +147,31 @@ fn handle<'h>(
 
 /// Inflates the blob `id` if it is small enough and fits the budget; `None` otherwise and on
 /// any error (the consumer then reads it the usual way, which reports the error).
-fn inflate(repo: &gix::Repository, id: ObjectId, budget: &Budget) -> Option<Reserved> {
-    let header = repo.find_header(id).ok()?;
-    if header.kind() != gix::object::Kind::Blob || header.size() > MAX_BLOB {
+fn inflate(
+    packs: &Packs,
+    repo: &gix::Repository,
+    id: ObjectId,
+    budget: &Budget,
+) -> Option<Reserved> {
+    let packed = packs.open(&id, gix::object::Kind::Blob);
+    let size = match &packed {
+        Some(object) => object.size(),
+        None => blob_size(packs, repo, id).ok()?,
+    };
+    if size > MAX_BLOB {
         return None;
     }
-    let mut content = budget.reserve(header.size())?;
-    let data = read_blob(repo, id).ok()?;
-    if data.len() as u64 != header.size() {
+    let mut content = budget.reserve(size)?;
+    let data = match packed {
+        Some(mut object) => {
+            let mut data = Vec::with_capacity(size as usize);
+            object.read_to_end(&mut data).ok()?;
+            data
+        }
+        // A delta, or not a blob (a corrupt tree, which fails here).
+        None => repo.find_blob(id).ok()?.detach().data,
+    };
+    if data.len() as u64 != size {
         return None;
     }
     *content.data() = data;

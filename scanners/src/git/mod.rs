@@ -11,6 +11,7 @@ use spiro_scanner::{Entries, Error, OptionError, OptionInfo, Scanner, ScannerOpt
 
 mod inflate;
 mod lfs;
+mod packs;
 mod submodule;
 mod walk;
 

@@ -14,6 +14,7 @@ use spiro_scanner::{Candidate, Entry, EntryName, Error, Opener, ShouldSkip};
 use super::GitError;
 use super::inflate::{BUDGET, start_inflating};
 use super::lfs::{self, MAX_POINTER, Pointer};
+use super::packs::Packs;
 use super::submodule::{Lookup, Modules};
 use crate::ahead::{Budget, Pool, Reserved, Ticket};
 use crate::attributes::TreeAttributes;
@@ -33,7 +34,16 @@ pub(super) type Job = (usize, ObjectId);
 /// The repositories a scan reads objects from, by [`Source::key`]: the top one first, then
 /// each submodule as the walk enters it. The inflating workers open them from here (a gix
 /// handle belongs to one thread), each as it first needs it.
-pub(super) type Repositories = Arc<Mutex<Vec<(PathBuf, gix::open::Options)>>>;
+pub(super) type Repositories = Arc<Mutex<Vec<Registered>>>;
+
+/// One of the [`Repositories`]: how to open it again, and its packs for reading sizes.
+#[derive(Clone)]
+pub(super) struct Registered {
+    pub(super) git_dir: PathBuf,
+    pub(super) options: gix::open::Options,
+    /// Shared by every thread of the scan, so that each pack index is mapped once.
+    pub(super) packs: Arc<Packs>,
+}
 
 /// One repository whose objects the walk reads: the top one, or a submodule's.
 pub(super) struct Source {
@@ -45,12 +55,16 @@ pub(super) struct Source {
     read_since_reopen: Cell<u64>,
     /// Its Git LFS store, when LFS pointers are replaced.
     lfs: Option<lfs::Store>,
+    /// Its packs, for blob sizes without mapping them.
+    pub(super) packs: Arc<Packs>,
 }
 
 impl Source {
-    fn new(key: usize, repo: gix::Repository, lfs: bool) -> Source {
+    fn new(repositories: &Repositories, repo: gix::Repository, lfs: bool) -> Source {
+        let (key, packs) = register(repositories, &repo);
         Source {
             key,
+            packs,
             lfs: lfs.then(|| lfs::Store::of(&repo)),
             repo: RefCell::new(Rc::new(repo)),
             read_since_reopen: Cell::new(0),
@@ -60,6 +74,11 @@ impl Source {
     /// The current handle.
     pub(super) fn repo(&self) -> Rc<gix::Repository> {
         Rc::clone(&self.repo.borrow())
+    }
+
+    /// The size of blob `id`: see [`blob_size`].
+    fn blob_size(&self, id: ObjectId) -> Result<u64, gix::Error> {
+        blob_size(&self.packs, &self.repo(), id)
     }
 
     /// Counts `bytes` read through the current handle.
@@ -190,9 +209,8 @@ impl<'s> Walk<'s> {
         let budget = Budget::new(BUDGET);
         let repositories = Repositories::default();
         let inflate_ahead = start_inflating(&repositories, workers, &budget);
-        let key = register(&repositories, &repo);
         let work_tree = repo.workdir().map(PathBuf::from);
-        let source = Rc::new(Source::new(key, repo, extras.lfs));
+        let source = Rc::new(Source::new(&repositories, repo, extras.lfs));
         let layer = Layer::new(Rc::clone(&source), &source.repo(), 0, root_tree);
         Walk {
             should_skip,
@@ -270,11 +288,11 @@ impl<'s> Walk<'s> {
         dir: &[u8],
         id: ObjectId,
     ) -> Result<(Vec<gix::objs::tree::Entry>, bool), Error> {
-        let repo = self.layer().source.repo();
-        let tree = repo
-            .find_tree(id)
+        let source = Rc::clone(&self.layer().source);
+        let repo = source.repo();
+        let data = read_tree(&source.packs, &repo, id)
             .map_err(|e| gix_error(format!("cannot read the tree of `{}`", display_dir(dir)), e))?;
-        let decoded = tree.decode().map_err(|e| {
+        let decoded = gix::objs::TreeRef::from_bytes(&data, repo.object_hash()).map_err(|e| {
             gix_error(
                 format!("cannot parse the tree of `{}`", display_dir(dir)),
                 e,
@@ -282,14 +300,13 @@ impl<'s> Walk<'s> {
         })?;
         let entries: Vec<gix::objs::tree::Entry> =
             decoded.entries.iter().map(|e| (*e).into()).collect();
-        drop(tree);
         let attributes_blob = entries
             .iter()
             .find(|e| e.filename == ".gitattributes" && e.mode.is_blob())
             .map(|e| e.oid);
         let mut pushed_attributes = false;
         if let Some(blob) = attributes_blob {
-            let data = read_named_blob(&repo, blob, dir, b".gitattributes")?;
+            let data = read_named_blob(&source.packs, &repo, blob, dir, b".gitattributes")?;
             let layer = self.layer();
             let relative = layer.relative(dir).to_vec();
             pushed_attributes = layer.attributes.push_dir(&relative, &data);
@@ -345,7 +362,7 @@ impl<'s> Walk<'s> {
                 TreeEntryKind::Tree => self.enter(path, entry.oid, false)?,
                 TreeEntryKind::Commit => self.enter_submodule(path, entry.oid)?,
                 TreeEntryKind::Link => {
-                    let target = read_blob(&source.repo(), entry.oid)
+                    let target = read_blob(&source.packs, &source.repo(), entry.oid)
                         .map_err(|e| gix_error(format!("cannot read the symlink `{name}`"), e))?;
                     let entry = Entry::symlink(name, target, self.mtime);
                     return Ok(Some(Planned::Ready(entry)));
@@ -397,7 +414,11 @@ impl<'s> Walk<'s> {
         };
         let layer = self.layer();
         if layer.modules.is_none() {
-            layer.modules = Some(read_modules(&layer.source.repo(), layer.root_tree)?);
+            layer.modules = Some(read_modules(
+                &layer.source.packs,
+                &layer.source.repo(),
+                layer.root_tree,
+            )?);
         }
         let parent = layer.source.repo();
         let display = String::from_utf8_lossy(&path).into_owned();
@@ -413,8 +434,7 @@ impl<'s> Walk<'s> {
         };
         let (repo, tree) = lookup.open(pinned)?;
         drop(parent);
-        let key = register(&self.repositories, &repo);
-        let source = Rc::new(Source::new(key, repo, self.extras.lfs));
+        let source = Rc::new(Source::new(&self.repositories, repo, self.extras.lfs));
         let layer = Layer::new(Rc::clone(&source), &source.repo(), path.len() + 1, tree);
         self.layers.push(layer);
         self.enter(path, tree, true)
@@ -430,15 +450,15 @@ impl<'s> Walk<'s> {
         id: ObjectId,
         source: &Rc<Source>,
     ) -> Result<Option<Entry<'s>>, Error> {
-        let repo = source.repo();
-        let header = repo
-            .find_header(id)
+        let size = source
+            .blob_size(id)
             .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
-        if header.size() > MAX_POINTER {
+        if size > MAX_POINTER {
             return Ok(None);
         }
-        let data =
-            read_blob(&repo, id).map_err(|e| gix_error(format!("cannot read `{name}`"), e))?;
+        let repo = source.repo();
+        let data = read_blob(&source.packs, &repo, id)
+            .map_err(|e| gix_error(format!("cannot read `{name}`"), e))?;
         source.count_read(data.len() as u64);
         let Some(pointer) = Pointer::parse(&data) else {
             return Ok(None);
@@ -469,25 +489,25 @@ impl<'s> Walk<'s> {
         source: Rc<Source>,
     ) -> Result<Entry<'s>, Error> {
         source.reopen_if_due()?;
-        let header = source
-            .repo()
-            .find_header(id)
+        let size = source
+            .blob_size(id)
             .map_err(|e| gix_error(format!("cannot find the blob of `{name}`"), e))?;
         let display = name.to_string();
         let open = move || -> Result<Box<dyn Read + 's>, Error> {
-            let data = read_blob(&source.repo(), id)
+            if let Some(blob) = source.packs.open(&id, gix::object::Kind::Blob) {
+                return Ok(Box::new(blob));
+            }
+            // A delta, or an object outside the packs: gix reads it whole.
+            let data = source
+                .repo()
+                .find_blob(id)
+                .map(|blob| blob.detach().data)
                 .map_err(|e| gix_error(format!("cannot read `{display}`"), e))?;
             source.count_read(data.len() as u64);
             Ok(Box::new(Cursor::new(data)))
         };
         let open = self.mark_reading(Box::new(open));
-        Ok(Entry::file(
-            name,
-            header.size(),
-            executable,
-            self.mtime,
-            open,
-        ))
+        Ok(Entry::file(name, size, executable, self.mtime, open))
     }
 
     /// `open` made to tell the inflating workers, if any, that the consumer reads content.
@@ -499,15 +519,37 @@ impl<'s> Walk<'s> {
     }
 }
 
-/// Adds `repo` to `repositories` for the workers; returns its key.
-fn register(repositories: &Repositories, repo: &gix::Repository) -> usize {
+/// Adds `repo` to `repositories` for the workers; returns its key and packs.
+fn register(repositories: &Repositories, repo: &gix::Repository) -> (usize, Arc<Packs>) {
+    let packs = Arc::new(Packs::of(repo));
     let mut repositories = repositories.lock().unwrap_or_else(|e| e.into_inner());
-    repositories.push((repo.git_dir().to_path_buf(), repo.open_options().clone()));
-    repositories.len() - 1
+    repositories.push(Registered {
+        git_dir: repo.git_dir().to_path_buf(),
+        options: repo.open_options().clone(),
+        packs: Arc::clone(&packs),
+    });
+    (repositories.len() - 1, packs)
+}
+
+/// The size of blob `id`: from its pack entry's header, read without mapping the pack, or
+/// where that cannot tell, from gix (which reports any error).
+pub(super) fn blob_size(
+    packs: &Packs,
+    repo: &gix::Repository,
+    id: ObjectId,
+) -> Result<u64, gix::Error> {
+    match packs.size(&id) {
+        Some(size) => Ok(size),
+        None => Ok(repo.find_header(id)?.size()),
+    }
 }
 
 /// The `.gitmodules` of the commit whose tree is `root_tree`; empty if it has none.
-fn read_modules(repo: &gix::Repository, root_tree: ObjectId) -> Result<Modules, Error> {
+fn read_modules(
+    packs: &Packs,
+    repo: &gix::Repository,
+    root_tree: ObjectId,
+) -> Result<Modules, Error> {
     let tree = repo
         .find_tree(root_tree)
         .map_err(|e| gix_error("cannot read the root tree", e))?;
@@ -523,17 +565,18 @@ fn read_modules(repo: &gix::Repository, root_tree: ObjectId) -> Result<Modules, 
         return Ok(Modules::default());
     };
     drop(tree);
-    let data = read_named_blob(repo, blob, b"", b".gitmodules")?;
+    let data = read_named_blob(packs, repo, blob, b"", b".gitmodules")?;
     Modules::parse(&data)
 }
 
 fn read_named_blob(
+    packs: &Packs,
     repo: &gix::Repository,
     id: ObjectId,
     dir: &[u8],
     name: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    read_blob(repo, id).map_err(|e| {
+    read_blob(packs, repo, id).map_err(|e| {
         gix_error(
             format!(
                 "cannot read `{}`",
@@ -544,10 +587,25 @@ fn read_named_blob(
     })
 }
 
-/// The content of blob `id`, owned.
-pub(super) fn read_blob(repo: &gix::Repository, id: ObjectId) -> Result<Vec<u8>, gix::Error> {
-    let blob = repo.find_blob(id)?;
-    Ok(blob.detach().data)
+/// The content of blob `id`, whole: from its pack without mapping it where it can be, else
+/// through gix.
+pub(super) fn read_blob(
+    packs: &Packs,
+    repo: &gix::Repository,
+    id: ObjectId,
+) -> Result<Vec<u8>, gix::Error> {
+    match packs.read(&id, gix::object::Kind::Blob) {
+        Some(data) => Ok(data),
+        None => Ok(repo.find_blob(id)?.detach().data),
+    }
+}
+
+/// The encoded tree `id`, as [`read_blob`] reads a blob.
+fn read_tree(packs: &Packs, repo: &gix::Repository, id: ObjectId) -> Result<Vec<u8>, gix::Error> {
+    match packs.read(&id, gix::object::Kind::Tree) {
+        Some(data) => Ok(data),
+        None => Ok(repo.find_tree(id)?.detach().data),
+    }
 }
 
 fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
