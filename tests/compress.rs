@@ -129,3 +129,80 @@ fn a_level_outside_one_to_nine_is_a_usage_error() {
         assert!(err.contains("--compress"), "{err}");
     }
 }
+
+/// A bundle that fails halfway (a blob whose packed data is corrupt, found only when it is
+/// inflated) never reaches `--output -` as a complete gzip stream: the stream has no trailer,
+/// so a pipeline decompressing it fails too, and the error names the pack and the file.
+#[test]
+fn output_with_compress_that_fails_halfway_is_not_a_complete_gzip() {
+    // Made with the real `git` binary: a packed repository, which gix cannot write.
+    let fx = spiro_tests::git::Fixture::init();
+    fx.write("_salt/top.sls", "base:\n  '*':\n    - app\n");
+    for i in 0..40 {
+        fx.write(&format!("a/{i:02}.txt"), format!("file {i}\n").repeat(4000));
+    }
+    // Incompressible, so that its data is long and a byte in its middle is surely its own.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let noise: Vec<u8> = (0..200_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    fx.write("z/broken.bin", &noise);
+    fx.commit("files");
+    fx.git(&["repack", "-adq"]);
+    let blob = fx.git(&["rev-parse", "HEAD:z/broken.bin"]);
+    let pack_dir = fx.root.join(".git/objects/pack");
+    let idx = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .unwrap();
+    let offset = offset_in_pack(&fx, &idx, blob.trim());
+    let pack = idx.with_extension("pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    bytes[offset + 100_000] ^= 0x55;
+    let mut permissions = std::fs::metadata(&pack).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&pack, permissions).unwrap();
+    std::fs::write(&pack, &bytes).unwrap();
+
+    let output = run(spiro_deploy(&fx.root).args([
+        "--include-source=git",
+        "--compress",
+        "--output",
+        "-",
+        "web",
+        "prod",
+    ]));
+    assert_exit(&output, 3);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("z/broken.bin"), "{stderr}");
+    assert!(
+        stderr.contains(".pack") && stderr.contains("corrupt"),
+        "{stderr}"
+    );
+    assert!(!output.stdout.is_empty(), "the entries before it went out");
+    let mut inflated = Vec::new();
+    let err = flate2::read::GzDecoder::new(&output.stdout[..])
+        .read_to_end(&mut inflated)
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+}
+
+/// Where `git show-index` says object `id` starts in the pack of `idx`.
+fn offset_in_pack(fx: &spiro_tests::git::Fixture, idx: &Path, id: &str) -> usize {
+    let listing = fx.git_stdin(&["show-index"], &std::fs::read(idx).unwrap());
+    listing
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split_whitespace();
+            let offset = fields.next()?;
+            (fields.next()? == id).then(|| offset.parse().unwrap())
+        })
+        .expect("the blob is in the pack")
+}

@@ -176,12 +176,11 @@ fn write_into<W: Write>(
     let Some(gzip) = gzip else {
         return plan.write(Builder::new(out));
     };
-    let level = flate2::Compression::new(gzip.level());
-    let (encoder, stats) = plan.write(Builder::new(flate2::write::GzEncoder::new(out, level)))?;
-    let out = encoder
-        .finish()
-        .map_err(|e| CliError::new(Exit::Bundle, spiro_bundle::Error::Write(e)))?;
-    Ok((out, stats))
+    let write_error = |e| CliError::new(Exit::Bundle, spiro_bundle::Error::Write(e));
+    // Dropped unfinished when the build fails: no trailer then, see `GzipWriter`.
+    let writer = gzip.writer(out).map_err(write_error)?;
+    let (writer, stats) = plan.write(Builder::new(writer))?;
+    Ok((writer.finish().map_err(write_error)?, stats))
 }
 
 /// A failure to write the bundle (a full disk, say) named after the `--output` file, which

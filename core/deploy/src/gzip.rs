@@ -39,6 +39,65 @@ impl Gzip {
     pub(crate) fn compressor(&self) -> io::Result<Compressor> {
         Compressor::start(self.level)
     }
+
+    /// A writer that gzips into `out`, compressing on a worker thread as a compressed upload
+    /// does (`--output` with `--compress` uses it).
+    pub fn writer<W: Write>(&self, out: W) -> io::Result<GzipWriter<W>> {
+        Ok(GzipWriter {
+            compressor: self.compressor()?,
+            out,
+        })
+    }
+}
+
+/// gzip into a [`Write`], on a worker thread: see [`Gzip::writer`].
+///
+/// Only [`finish`](GzipWriter::finish) ends the stream. Dropped without it (a bundle that
+/// failed halfway), the writer leaves the stream without its trailer, so that what was written
+/// fails to decompress instead of reading as a complete, shorter bundle.
+pub struct GzipWriter<W: Write> {
+    compressor: Compressor,
+    out: W,
+}
+
+impl<W: Write> GzipWriter<W> {
+    /// Writes the rest of the stream and its trailer; returns `out`, flushed.
+    pub fn finish(mut self) -> io::Result<W> {
+        for piece in self.compressor.finish()? {
+            self.out.write_all(&piece?)?;
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Writes the compressed output ready so far.
+    fn write_ready(&mut self) -> io::Result<()> {
+        for piece in self.compressor.ready() {
+            self.out.write_all(&piece?)?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for GzipWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.compressor.write_all(data)?;
+        self.write_ready()?;
+        Ok(data.len())
+    }
+
+    /// Writes what is compressed so far; what the worker has not finished stays with it (a
+    /// gzip stream cannot be cut anywhere without costing size).
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_ready()?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> std::fmt::Debug for GzipWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GzipWriter").finish_non_exhaustive()
+    }
 }
 
 impl Default for Gzip {
@@ -152,6 +211,34 @@ impl Compressor {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn a_writer_finished_gives_the_stream_and_one_dropped_leaves_it_unfinished() {
+        let data: Vec<u8> = (0..3 * PIECE as u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let mut writer = Gzip::default().writer(Vec::new()).unwrap();
+        writer.write_all(&data).unwrap();
+        let compressed = writer.finish().unwrap();
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&compressed[..])
+            .read_to_end(&mut inflated)
+            .unwrap();
+        assert_eq!(inflated, data);
+
+        let mut shared = Vec::new();
+        {
+            let mut writer = Gzip::default().writer(&mut shared).unwrap();
+            writer.write_all(&data).unwrap();
+            writer.flush().unwrap();
+        }
+        assert!(!shared.is_empty(), "what was compressed went out");
+        let mut inflated = Vec::new();
+        let err = flate2::read::GzDecoder::new(&shared[..])
+            .read_to_end(&mut inflated)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
 
     #[test]
     fn levels_outside_one_to_nine_are_refused() {

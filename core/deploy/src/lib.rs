@@ -42,7 +42,7 @@ pub use event::{
     Status, Summary,
 };
 pub use events::{DEFAULT_EVENT_LIMIT, Events};
-pub use gzip::Gzip;
+pub use gzip::{Gzip, GzipWriter};
 pub use macaroon::{CaveatProblem, Caveats, MacaroonError, unix_now};
 pub use names::{NameError, validate_deployment, validate_project};
 pub use options::{Options, Tls};
