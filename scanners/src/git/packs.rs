@@ -1,14 +1,14 @@
-//! Blob sizes and whole (undeltified) blobs read from the pack files with `pread`, rather
-//! than through gix's memory mappings of them.
+//! Object sizes, trees and whole (undeltified) blobs read from the pack files with `pread`,
+//! rather than through gix's memory mappings of them.
 //!
-//! gix maps each pack, and every page a lookup touches stays in the process's resident memory
-//! while the mapping lives: each lookup faults in the kernel's whole fault-around window
-//! (64 KiB) around it, so listing 200,000 blobs made a process as big as their 700 MB pack,
-//! and unmapping to stop that costs milliseconds a time. Reading an entry's few header bytes
-//! with `pread`, and streaming a whole blob's compressed bytes through a small buffer into the
-//! inflater, costs a system call or two and leaves nothing mapped (the page cache still serves
-//! the reads). A blob is never held whole this way either. Deltas, which need their bases, are
-//! left to gix. The pack indexes stay mapped (gix's reader), once for every thread of a scan.
+//! gix maps each pack and index, and every page a lookup touches stays in the process's
+//! resident memory while the mapping lives: each lookup faults in the kernel's whole
+//! fault-around window (64 KiB) around it, so listing 200,000 blobs made a process as big as
+//! their 700 MB pack, and unmapping to stop that costs milliseconds a time. Reading an entry's
+//! few header bytes with `pread`, and streaming an object's compressed bytes through a small
+//! buffer into the inflater, costs a system call or two and leaves nothing mapped (the page
+//! cache still serves the reads). A blob is never held whole this way either. Deltas, which
+//! need their bases, are left to gix. One reader serves every thread of a scan.
 //!
 //! Anything this cannot answer (a loose object, a delta, a pack added after the scan started,
 //! an alternate object store, a pack that does not read as expected) is `None`, and the caller
@@ -37,8 +37,9 @@ struct Pack {
 
 /// A pack index (version 2) read with `pread` too: gix reads one only through a mapping, and
 /// random lookups make all of it resident (27 MiB at a million objects). Only the fan-out
-/// table is kept; object ids are uniformly distributed, so interpolating within a fan-out
-/// bucket finds an id in one read of a few kilobytes, rarely two.
+/// table (and, for up to 2 million objects, the offsets) is kept; object ids are uniformly
+/// distributed, so interpolating within a fan-out bucket finds an id in one read of a few
+/// kilobytes, rarely two.
 struct Index {
     file: File,
     hash: gix::hash::Kind,
@@ -134,7 +135,11 @@ impl Index {
         // An id's place is within about half the square root of the bucket's size of where
         // interpolation puts it (a binomial spread): three times that is one read nearly always.
         let first = usize::from(id[0]);
-        let low = if first == 0 { 0 } else { self.fan_out[first - 1] };
+        let low = if first == 0 {
+            0
+        } else {
+            self.fan_out[first - 1]
+        };
         let bucket = self.fan_out[first].saturating_sub(low);
         self.position_reading(id, (3 * bucket.isqrt()).clamp(16, INDEX_WINDOW))
     }
@@ -142,6 +147,7 @@ impl Index {
     /// [`position`](Self::position), reading `window` ids at a time (at most
     /// [`INDEX_WINDOW`]).
     fn position_reading(&self, id: &[u8], window_ids: u32) -> Option<u32> {
+        let window_ids = window_ids.clamp(1, INDEX_WINDOW);
         let first = usize::from(id[0]);
         // The id is in `low..high`, if it is listed at all.
         let mut low = if first == 0 {
@@ -218,6 +224,9 @@ impl Packs {
                 }
             }
         }
+        // A lookup tries each pack in turn, a read or two each: the biggest first, where most
+        // objects are (after `git gc` there is one pack; fetches add small ones).
+        packs.sort_by_key(|pack| std::cmp::Reverse(pack.index.count()));
         Packs { packs }
     }
 
