@@ -6,8 +6,8 @@
 // The argument docs are clap's help text, which names `<PROJECT>` and `[default]` as a
 // terminal shows them; rustdoc would read them as HTML and links.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
-// The only unsafe code is the signal handling of `--output` (output_file.rs) and pinning the
-// allocator's mmap threshold (`pin_mmap_threshold`): each block says why it is sound.
+// The only unsafe code is the signal handling of `--output` (output_file.rs): each block says
+// why it is sound.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod args;
@@ -33,7 +33,6 @@ use crate::error::{CliError, Exit};
 use crate::terminal::VisibleWriter;
 
 fn main() -> ExitCode {
-    pin_mmap_threshold();
     let mut args = Args::parse_from_env();
     match args.read_token_file().and_then(|()| run(&args)) {
         Ok(exit) => exit.into(),
@@ -41,19 +40,6 @@ fn main() -> ExitCode {
             output::error(&err);
             err.exit.into()
         }
-    }
-}
-
-/// Fixes glibc's mmap threshold at its default, 128 KiB. Left dynamic, the first large buffer
-/// freed raises it, and later large buffers then come from the main heap, where the many small
-/// ones of a long walk grow around them and the heap cannot shrink: measured listing a git
-/// tree of a million entries, the peak RSS was 30 or 55 MiB from one run to the next.
-fn pin_mmap_threshold() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets a tuning parameter of the allocator; it is called before any
-    // other thread exists, and any value is valid for M_MMAP_THRESHOLD up to 32 MiB.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 
