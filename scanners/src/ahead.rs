@@ -15,9 +15,9 @@
 //! that fails returns `None` and the consumer does the work again the way it would without a
 //! pool, so the error comes from the same place).
 //!
-//! Results should be bounded with a [`Budget`]. A pool should only be started once the
-//! consumer reads content ([`Pool::opener`] tells): a scan that is only counted or listed has
-//! no use for it.
+//! Results should be bounded with a [`Budget`]. Jobs should only be queued once the consumer
+//! reads content ([`Pool::opener`] tells): a scan that is only counted or listed has no use
+//! for them, and a pool starts its threads only with its first job.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
@@ -35,50 +35,66 @@ pub fn default_workers() -> usize {
 
 /// Worker threads running jobs of type `J` into results of type `T`, in queue order.
 /// Dropping the pool waits for the workers, which skip what is left in the queue.
+///
+/// The threads start with the first job queued: a scan that is only counted or listed queues
+/// none, and then costs no thread.
 pub struct Pool<J, T> {
     jobs: Option<mpsc::Sender<Arc<Slot<J, T>>>>,
-    workers: Vec<JoinHandle<()>>,
+    /// Starts the workers; taken by the first [`queue`](Pool::queue).
+    spawn: std::cell::Cell<Option<Box<Spawn>>>,
+    workers: std::cell::RefCell<Vec<JoinHandle<()>>>,
     consumer_reads: Arc<AtomicBool>,
 }
 
+type Spawn = dyn FnOnce() -> Vec<JoinHandle<()>> + Send;
+
 impl<J: Send + 'static, T: Send + 'static> Pool<J, T> {
-    /// Starts `workers` threads. Each makes its state with `init` (`None`: that worker does
-    /// nothing) and runs `run` on the jobs it takes. `None` if no thread could be started.
+    /// A pool of `workers` threads, started with the first job queued. Each makes its state
+    /// with `init` (`None`: that worker does nothing) and runs `run` on the jobs it takes. If no
+    /// thread can be started, the consumer runs every job itself (see [`Ticket::take_or_help`]).
     pub fn start<S, I, R>(workers: usize, init: I, run: R) -> Option<Pool<J, T>>
     where
         I: Fn() -> Option<S> + Send + Sync + 'static,
         R: Fn(&mut S, J) -> Option<T> + Send + Sync + 'static,
     {
+        if workers == 0 {
+            return None;
+        }
         let (sender, receiver) = mpsc::channel::<Arc<Slot<J, T>>>();
         let receiver = Arc::new(Mutex::new(receiver));
         let work = Arc::new((init, run));
-        let handles: Vec<JoinHandle<()>> = (0..workers)
-            .map_while(|i| {
-                let receiver = Arc::clone(&receiver);
-                let work = Arc::clone(&work);
-                std::thread::Builder::new()
-                    .name(format!("spiro-ahead-{i}"))
-                    .spawn(move || {
-                        let (init, run) = &*work;
-                        if let Some(mut state) = init() {
-                            serve(&receiver, |job| run(&mut state, job));
-                        }
-                    })
-                    .ok()
-            })
-            .collect();
-        if handles.is_empty() {
-            return None;
-        }
+        let spawn = move || -> Vec<JoinHandle<()>> {
+            (0..workers)
+                .map_while(|i| {
+                    let receiver = Arc::clone(&receiver);
+                    let work = Arc::clone(&work);
+                    std::thread::Builder::new()
+                        .name(format!("spiro-ahead-{i}"))
+                        .spawn(move || {
+                            let (init, run) = &*work;
+                            if let Some(mut state) = init() {
+                                serve(&receiver, |job| run(&mut state, job));
+                            }
+                        })
+                        .ok()
+                })
+                .collect()
+            // With no thread started, the receiver is dropped here: sends then fail and the
+            // consumer runs each job itself.
+        };
         Some(Pool {
             jobs: Some(sender),
-            workers: handles,
+            spawn: std::cell::Cell::new(Some(Box::new(spawn))),
+            workers: std::cell::RefCell::new(Vec::new()),
             consumer_reads: Arc::new(AtomicBool::new(false)),
         })
     }
 
     /// Queues `job` for the workers.
     pub fn queue(&self, job: J) -> Ticket<J, T> {
+        if let Some(spawn) = self.spawn.take() {
+            *self.workers.borrow_mut() = spawn();
+        }
         let slot = Arc::new(Slot {
             state: Mutex::new(State::Queued(job)),
             done: Condvar::new(),
@@ -112,7 +128,7 @@ impl<J, T> Drop for Pool<J, T> {
     fn drop(&mut self) {
         // Closing the queue stops the workers once they have skipped what is left in it.
         drop(self.jobs.take());
-        for worker in self.workers.drain(..) {
+        for worker in self.workers.get_mut().drain(..) {
             let _ = worker.join();
         }
     }
@@ -310,6 +326,21 @@ mod tests {
             runs.fetch_add(1, Ordering::Relaxed);
             (n != 13).then_some(n * n)
         }
+    }
+
+    #[test]
+    fn threads_start_with_the_first_job_not_before() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let pool = squares(2, &runs);
+        let opened = pool.opener(|| ());
+        opened();
+        assert!(pool.consumer_reads());
+        assert!(pool.workers.borrow().is_empty(), "no job yet, no thread");
+        let ticket = pool.queue(3);
+        assert_eq!(pool.workers.borrow().len(), 2);
+        assert_eq!(ticket.take_or_help(&[], run_here(&runs)), Some(9));
+        // A pool never given a job drops without any thread to wait for.
+        drop(squares(3, &runs));
     }
 
     #[test]
