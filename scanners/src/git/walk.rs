@@ -20,12 +20,13 @@ use crate::ahead::{Budget, Pool, Reserved, Ticket};
 use crate::attributes::TreeAttributes;
 use crate::repo::{SCANNER, gix_error, reopen};
 
-/// How many bytes of blobs are read through one repository handle before the walk opens the
-/// repository anew. gix memory-maps pack files, and every page read stays in this process's
-/// resident memory while the mapping lives: a 1 GiB pack would make a 1 GiB process. A fresh
-/// handle every 4 MiB unmaps the old packs (their pages stay in the kernel's page cache, so
-/// reading on costs only minor faults), keeping memory flat whatever the repository's size.
-/// Each thread that inflates blobs has a handle of its own, and each counts its own bytes.
+/// How many bytes of blobs are read through one gix handle before the walk opens the
+/// repository anew. Most objects are read with `pread` ([`Packs`]); what is left to gix (deltas,
+/// loose objects) goes through its memory mappings of the packs, and every page read stays in
+/// this process's resident memory while the mapping lives. A fresh handle every 4 MiB unmaps
+/// the old packs (their pages stay in the kernel's page cache), keeping memory flat whatever
+/// the repository's size. Each thread that inflates blobs has a handle of its own, and each
+/// counts its own bytes.
 pub(super) const BYTES_PER_HANDLE: u64 = 4 * 1024 * 1024;
 
 /// The inflating workers' job: a blob of one of the [`Repositories`].
@@ -36,12 +37,12 @@ pub(super) type Job = (usize, ObjectId);
 /// handle belongs to one thread), each as it first needs it.
 pub(super) type Repositories = Arc<Mutex<Vec<Registered>>>;
 
-/// One of the [`Repositories`]: how to open it again, and its packs for reading sizes.
+/// One of the [`Repositories`]: how to open it again, and its packs.
 #[derive(Clone)]
 pub(super) struct Registered {
     pub(super) git_dir: PathBuf,
     pub(super) options: gix::open::Options,
-    /// Shared by every thread of the scan, so that each pack index is mapped once.
+    /// Shared by every thread of the scan, so that each pack's tables are read once.
     pub(super) packs: Arc<Packs>,
 }
 
@@ -55,7 +56,7 @@ pub(super) struct Source {
     read_since_reopen: Cell<u64>,
     /// Its Git LFS store, when LFS pointers are replaced.
     lfs: Option<lfs::Store>,
-    /// Its packs, for blob sizes without mapping them.
+    /// Its packs, read without mapping them.
     pub(super) packs: Arc<Packs>,
 }
 
