@@ -248,7 +248,9 @@ impl Packs {
     /// leaves the error for gix to find and report).
     pub(crate) fn read(&self, id: &ObjectId, kind: gix::object::Kind) -> Option<Vec<u8>> {
         let mut object = self.open(id, kind)?;
-        let mut data = Vec::with_capacity(usize::try_from(object.size).ok()?);
+        // The size is the pack's word, which a hostile one can make anything: reserve no more
+        // than a buffer's worth up front, so that a lie ends as a short stream, not an abort.
+        let mut data = Vec::with_capacity(object.size.min(INPUT_BUFFER as u64) as usize);
         object.read_to_end(&mut data).ok()?;
         Some(data)
     }
@@ -552,6 +554,63 @@ mod tests {
         assert_eq!(varint(&[0xff; 11]), None);
         assert_eq!(delta_result_size(&[0x05, 0x80 | 0x10, 0x01]), Some(0x90));
         assert_eq!(delta_result_size(&[0x05, 0x80]), None);
+    }
+
+    /// A pack of one blob whose entry claims `claimed` bytes but holds `data`, with its index,
+    /// written by hand into `dir` (nothing writes such a pack but an attacker).
+    fn lying_pack(dir: &Path, id: &ObjectId, claimed: u64, data: &[u8]) -> Packs {
+        let mut pack = b"PACK\0\0\0\x02\0\0\0\x01".to_vec();
+        // Type 3 (blob) and the low 4 bits of the size, then 7 bits a byte.
+        let mut size = claimed >> 4;
+        let mut byte = 0x30 | (claimed & 0x0f) as u8;
+        while size > 0 {
+            pack.push(byte | 0x80);
+            byte = (size & 0x7f) as u8;
+            size >>= 7;
+        }
+        pack.push(byte);
+        let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut deflate, data).unwrap();
+        pack.extend(deflate.finish().unwrap());
+        let checksum = [0x5a; 20];
+        pack.extend(checksum);
+        let mut idx = vec![0xff, b't', b'O', b'c', 0, 0, 0, 2];
+        for first in 0..=255u8 {
+            let count = u32::from(first >= id.as_slice()[0]);
+            idx.extend(count.to_be_bytes());
+        }
+        idx.extend(id.as_slice());
+        idx.extend([0; 4]); // CRC, unchecked
+        idx.extend(12u32.to_be_bytes()); // the entry follows the pack's header
+        idx.extend(checksum);
+        idx.extend([0; 20]); // the index's own checksum, unchecked
+        std::fs::write(dir.join("pack-lie.pack"), pack).unwrap();
+        std::fs::write(dir.join("pack-lie.idx"), idx).unwrap();
+        let pack = Pack::open(&dir.join("pack-lie.idx"), gix::hash::Kind::Sha1).unwrap();
+        Packs {
+            packs: vec![Arc::new(pack)],
+        }
+    }
+
+    #[test]
+    fn a_size_no_memory_could_hold_is_a_short_stream_not_an_abort() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = ObjectId::from_hex(b"8badf00d8badf00d8badf00d8badf00d8badf00d").unwrap();
+        let claimed = 1 << 50;
+        let packs = lying_pack(dir.path(), &id, claimed, b"tiny\n");
+        assert_eq!(packs.size(&id), Some(claimed));
+        // Reserving the claimed petabyte would abort the process here.
+        assert_eq!(packs.read(&id, gix::object::Kind::Blob), None);
+        let mut object = packs.open(&id, gix::object::Kind::Blob).unwrap();
+        let err = std::io::copy(&mut object, &mut std::io::sink()).unwrap_err();
+        assert!(
+            err.to_string().contains("shorter than its header says"),
+            "{err}"
+        );
+        // The same pack telling the truth reads.
+        let truthful = tempfile::tempdir().unwrap();
+        let packs = lying_pack(truthful.path(), &id, 5, b"tiny\n");
+        assert_eq!(packs.read(&id, gix::object::Kind::Blob).unwrap(), b"tiny\n");
     }
 
     /// A repository packed with deltas: versions of a text file, and many small files so that
