@@ -155,12 +155,7 @@ fn output_with_compress_that_fails_halfway_is_not_a_complete_gzip() {
     fx.commit("files");
     fx.git(&["repack", "-adq"]);
     let blob = fx.git(&["rev-parse", "HEAD:z/broken.bin"]);
-    let pack_dir = fx.root.join(".git/objects/pack");
-    let idx = std::fs::read_dir(&pack_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "idx"))
-        .unwrap();
+    let idx = fx.pack_index();
     let offset = offset_in_pack(&fx, &idx, blob.trim());
     let pack = idx.with_extension("pack");
     let mut bytes = std::fs::read(&pack).unwrap();

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use spiro_tests::git::Fixture;
 use spiro_tests::git_extras::{
-    add_submodule, commit_in, git_with_file_transport, lfs_pointer, origin, store_lfs_object,
+    add_submodule, clone_without_submodules, commit_in, git_with_file_transport, lfs_pointer,
+    origin, store_lfs_object,
 };
 use spiro_tests::*;
 
@@ -85,17 +86,7 @@ fn without_the_options_the_bundle_is_git_archives() {
 #[test]
 fn an_uninitialised_submodule_fails_the_bundle_saying_what_to_run() {
     let fx = project();
-    let clone = fx.tmp.path().join("clone");
-    git_with_file_transport(
-        &fx,
-        fx.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            fx.root.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let clone = clone_without_submodules(&fx, "clone");
     let out = run(spiro_deploy(&clone).args([
         "--include-source=git,submodules",
         "--output",

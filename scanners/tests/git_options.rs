@@ -10,7 +10,8 @@ use common::{Fixture, Item, git_archive, scan_items};
 use spiro_scanner::{Candidate, EntryKind, Scanner, error_chain};
 use spiro_scanners::{GitError, GitScanner};
 use spiro_tests::git_extras::{
-    add_submodule, commit_in, git_with_file_transport, lfs_pointer, origin, store_lfs_object,
+    add_submodule, clone_without_submodules, commit_in, git_with_file_transport, lfs_pointer,
+    origin, store_lfs_object,
 };
 
 /// The content of file `name` among `items`.
@@ -243,17 +244,7 @@ fn nested_submodules_are_bundled_recursively() {
     assert_eq!(content(&items, "vendor/outer/out.txt"), b"outer\n");
 
     // A clone whose outer submodule is initialised, but not the inner one.
-    let clone = fx.tmp.path().join("clone");
-    git_with_file_transport(
-        &fx,
-        fx.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            fx.root.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let clone = clone_without_submodules(&fx, "clone");
     let (message, kind) = scan_error(&GitScanner::new(&clone).submodules(true));
     assert_eq!(kind, Some(GitErrorKind::NotInitialized { nested: false }));
     assert!(message.contains("`vendor/outer`"), "{message}");
@@ -317,17 +308,7 @@ fn a_submodule_without_the_pinned_commit_is_an_error() {
 #[test]
 fn an_uninitialised_submodule_is_an_error_unless_skipped() {
     let p = project();
-    let clone = p.fx.tmp.path().join("clone");
-    git_with_file_transport(
-        &p.fx,
-        p.fx.tmp.path(),
-        &[
-            "clone",
-            "-q",
-            p.fx.root.to_str().unwrap(),
-            clone.to_str().unwrap(),
-        ],
-    );
+    let clone = clone_without_submodules(&p.fx, "clone");
     let scanner = GitScanner::new(&clone).submodules(true);
     let (message, kind) = scan_error(&scanner);
     assert_eq!(kind, Some(GitErrorKind::NotInitialized { nested: false }));

@@ -98,19 +98,9 @@ fn packed_objects_with_deltas_match_git_archive() {
         .filter(|e| e.as_ref().unwrap().file_name().len() == 2)
         .count();
     assert_eq!(loose, 0, "everything is packed");
-    let verify = fx.git(&["verify-pack", "-v", &pack_index(&objects)]);
+    let verify = fx.git(&["verify-pack", "-v", fx.pack_index().to_str().unwrap()]);
     assert!(verify.contains("chain length"), "the pack has deltas");
     assert_matches_archive(&fx, fx.root.clone());
-}
-
-fn pack_index(objects: &std::path::Path) -> String {
-    std::fs::read_dir(objects.join("pack"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "idx"))
-        .unwrap()
-        .display()
-        .to_string()
 }
 
 #[test]

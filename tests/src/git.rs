@@ -148,6 +148,15 @@ impl Fixture {
         self.head()
     }
 
+    /// The index of the repository's one pack (after `git repack -ad` or `git gc`).
+    pub fn pack_index(&self) -> PathBuf {
+        std::fs::read_dir(self.root.join(".git/objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "idx"))
+            .expect("a packed repository")
+    }
+
     pub fn head(&self) -> String {
         self.git(&["rev-parse", "HEAD"]).trim().to_owned()
     }

@@ -52,6 +52,23 @@ pub fn git_with_file_transport(fx: &Fixture, dir: &Path, args: &[&str]) -> Strin
     fx.git_in(dir, &all)
 }
 
+/// A clone of the fixture's repository at `clone` in its temporary directory, its submodules
+/// left uninitialised; returns its path.
+pub fn clone_without_submodules(fx: &Fixture, clone: &str) -> PathBuf {
+    let path = fx.tmp.path().join(clone);
+    git_with_file_transport(
+        fx,
+        fx.tmp.path(),
+        &[
+            "clone",
+            "-q",
+            fx.root.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ],
+    );
+    path
+}
+
 /// The SHA-256 of `content`, as LFS names objects.
 pub fn lfs_oid(content: &[u8]) -> String {
     Sha256::digest(content)

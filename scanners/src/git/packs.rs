@@ -683,17 +683,7 @@ mod tests {
         let repo = gix::open(&fx.root).unwrap();
         let packs = Packs::of(&repo);
         let index = &packs.packs[0].index;
-        let theirs = pack::index::File::at(
-            repo.objects.store_ref().path().join("pack").join(
-                std::fs::read_dir(repo.objects.store_ref().path().join("pack"))
-                    .unwrap()
-                    .map(|e| e.unwrap().file_name())
-                    .find(|n| n.to_string_lossy().ends_with(".idx"))
-                    .unwrap(),
-            ),
-            gix::hash::Kind::Sha1,
-        )
-        .unwrap();
+        let theirs = pack::index::File::at(fx.pack_index(), gix::hash::Kind::Sha1).unwrap();
         for (id, _) in objects(&fx) {
             let expected = theirs.lookup(id).unwrap();
             for window in [1, 2, 3, 7, INDEX_WINDOW] {
