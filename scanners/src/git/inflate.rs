@@ -163,11 +163,7 @@ fn inflate(
     }
     let mut content = budget.reserve(size)?;
     let data = match packed {
-        Some(mut object) => {
-            let mut data = Vec::with_capacity(size as usize);
-            object.read_to_end(&mut data).ok()?;
-            data
-        }
+        Some(object) => object.read_whole()?,
         // A delta, or not a blob (a corrupt tree, which fails here).
         None => repo.find_blob(id).ok()?.detach().data,
     };

@@ -247,12 +247,7 @@ impl Packs {
     /// Object `id` whole, if [`open`](Self::open) finds it and it reads without error (`None`
     /// leaves the error for gix to find and report).
     pub(crate) fn read(&self, id: &ObjectId, kind: gix::object::Kind) -> Option<Vec<u8>> {
-        let mut object = self.open(id, kind)?;
-        // The size is the pack's word, which a hostile one can make anything: reserve no more
-        // than a buffer's worth up front, so that a lie ends as a short stream, not an abort.
-        let mut data = Vec::with_capacity(object.size.min(INPUT_BUFFER as u64) as usize);
-        object.read_to_end(&mut data).ok()?;
-        Some(data)
+        self.open(id, kind)?.read_whole()
     }
 }
 
@@ -283,6 +278,16 @@ impl PackedObject {
     /// The size of the object, as its entry's header records it.
     pub(crate) fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The whole object, if it reads without error (`None` leaves the error for gix to find
+    /// and report).
+    pub(crate) fn read_whole(mut self) -> Option<Vec<u8>> {
+        // The size is the pack's word, which a hostile one can make anything: reserve no more
+        // than a buffer's worth up front, so that a lie ends as a short stream, not an abort.
+        let mut data = Vec::with_capacity(self.size.min(INPUT_BUFFER as u64) as usize);
+        self.read_to_end(&mut data).ok()?;
+        Some(data)
     }
 
     /// The compressed bytes to read next: no more than the rest of the object could take (deflate
