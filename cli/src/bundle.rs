@@ -10,6 +10,7 @@ use spiro_scanners::exclusion::{SALT_DIR, resolves_into_vcs_metadata};
 
 use crate::args::Args;
 use crate::error::{CliError, Exit};
+use crate::heap::Trimming;
 use crate::scanners;
 
 /// Refuses a deploy from a directory without `_salt`, unless `--allow-no-salt`: the server
@@ -114,7 +115,7 @@ impl Plan {
                     None => error,
                 }
             })?;
-            sources.push(scanner);
+            sources.push(Box::new(Trimming::new(scanner)) as Box<dyn Scanner>);
         }
 
         let gitcommit = spiro_scanners::head_commit(root).map_err(|e| {

@@ -6,8 +6,8 @@
 // The argument docs are clap's help text, which names `<PROJECT>` and `[default]` as a
 // terminal shows them; rustdoc would read them as HTML and links.
 #![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
-// The only unsafe code is the signal handling of `--output` (output_file.rs): each block says
-// why it is sound.
+// The only unsafe code is the signal handling of `--output` (output_file.rs) and the heap trim
+// (heap.rs): each block says why it is sound.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod args;
@@ -16,6 +16,7 @@ mod credentials;
 mod deploy;
 mod error;
 mod generate;
+mod heap;
 mod output;
 mod output_file;
 mod scanners;
