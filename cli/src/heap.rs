@@ -7,8 +7,8 @@
 //! nor trimming reaches them, and the heap peaks at twice its live size: 48–63 MiB for a
 //! million-entry `--list` against 30 MiB in the other runs (bench/RESULTS.md, item 19).
 //! `malloc_trim` also releases the whole pages inside free regions in the middle of the heap;
-//! called every [`TRIM_EVERY`] entries it holds every run at the live size, for a few
-//! milliseconds a million entries.
+//! called every [`TRIM_EVERY`] entries it holds every run near the live size, for about a
+//! millisecond in all at a million entries.
 //!
 //! This is the allocator's policy, so the binary sets it, not the libraries: a program that
 //! uses `spiro-bundle` with another allocator has no use for it.
