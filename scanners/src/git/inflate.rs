@@ -10,7 +10,9 @@ use gix::ObjectId;
 use spiro_scanner::{Entry, Error};
 
 use super::packs::Packs;
-use super::walk::{BYTES_PER_HANDLE, Job, Planned, Repositories, Walk, blob_size};
+use super::walk::{
+    BYTES_PER_HANDLE, Job, Planned, Repositories, Walk, blob_size, read_blob_through_gix,
+};
 use crate::ahead::{Budget, Pool, Reserved};
 use crate::repo::{open_again, reopen};
 use crate::walk_ahead::Walker;
@@ -165,7 +167,7 @@ fn inflate(
     let data = match packed {
         Some(object) => object.read_whole()?,
         // A delta, or not a blob (a corrupt tree, which fails here).
-        None => repo.find_blob(id).ok()?.detach().data,
+        None => read_blob_through_gix(repo, id).ok()?,
     };
     if data.len() as u64 != size {
         return None;

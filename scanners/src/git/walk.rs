@@ -499,10 +499,7 @@ impl<'s> Walk<'s> {
                 return Ok(Box::new(blob));
             }
             // A delta, or an object outside the packs: gix reads it whole.
-            let data = source
-                .repo()
-                .find_blob(id)
-                .map(|blob| blob.detach().data)
+            let data = read_blob_through_gix(&source.repo(), id)
                 .map_err(|e| gix_error(format!("cannot read `{display}`"), e))?;
             source.count_read(data.len() as u64);
             Ok(Box::new(Cursor::new(data)))
@@ -551,11 +548,9 @@ fn read_modules(
     repo: &gix::Repository,
     root_tree: ObjectId,
 ) -> Result<Modules, Error> {
-    let tree = repo
-        .find_tree(root_tree)
-        .map_err(|e| gix_error("cannot read the root tree", e))?;
-    let decoded = tree
-        .decode()
+    let data =
+        read_tree(packs, repo, root_tree).map_err(|e| gix_error("cannot read the root tree", e))?;
+    let decoded = gix::objs::TreeRef::from_bytes(&data, repo.object_hash())
         .map_err(|e| gix_error("cannot parse the root tree", e))?;
     let Some(blob) = decoded
         .entries
@@ -565,7 +560,6 @@ fn read_modules(
     else {
         return Ok(Modules::default());
     };
-    drop(tree);
     let data = read_named_blob(packs, repo, blob, b"", b".gitmodules")?;
     Modules::parse(&data)
 }
@@ -597,8 +591,17 @@ pub(super) fn read_blob(
 ) -> Result<Vec<u8>, gix::Error> {
     match packs.read(&id, gix::object::Kind::Blob) {
         Some(data) => Ok(data),
-        None => Ok(repo.find_blob(id)?.detach().data),
+        None => read_blob_through_gix(repo, id),
     }
+}
+
+/// The content of blob `id`, whole, as gix reads it (through its mappings of the packs): for
+/// what [`Packs`] leaves to gix, deltas and loose objects.
+pub(super) fn read_blob_through_gix(
+    repo: &gix::Repository,
+    id: ObjectId,
+) -> Result<Vec<u8>, gix::Error> {
+    Ok(repo.find_blob(id)?.detach().data)
 }
 
 /// The encoded tree `id`, as [`read_blob`] reads a blob.
