@@ -134,28 +134,28 @@ impl Index {
     fn position(&self, id: &[u8]) -> Option<u32> {
         // An id's place is within about half the square root of the bucket's size of where
         // interpolation puts it (a binomial spread): three times that is one read nearly always.
-        let first = usize::from(id[0]);
+        let (low, high) = self.bucket(id[0]);
+        let bucket = high.saturating_sub(low);
+        self.position_reading(id, (3 * bucket.isqrt()).clamp(16, INDEX_WINDOW))
+    }
+
+    /// The positions `low..high` of the ids whose first byte is `first`.
+    fn bucket(&self, first: u8) -> (u32, u32) {
+        let first = usize::from(first);
         let low = if first == 0 {
             0
         } else {
             self.fan_out[first - 1]
         };
-        let bucket = self.fan_out[first].saturating_sub(low);
-        self.position_reading(id, (3 * bucket.isqrt()).clamp(16, INDEX_WINDOW))
+        (low, self.fan_out[first])
     }
 
     /// [`position`](Self::position), reading `window` ids at a time (at most
     /// [`INDEX_WINDOW`]).
     fn position_reading(&self, id: &[u8], window_ids: u32) -> Option<u32> {
         let window_ids = window_ids.clamp(1, INDEX_WINDOW);
-        let first = usize::from(id[0]);
         // The id is in `low..high`, if it is listed at all.
-        let mut low = if first == 0 {
-            0
-        } else {
-            self.fan_out[first - 1]
-        };
-        let mut high = self.fan_out[first];
+        let (mut low, mut high) = self.bucket(id[0]);
         let hash_len = id.len();
         // Where `id` would be were the ids of the bucket evenly spread.
         let fraction = u64::from_be_bytes(id[1..9].try_into().ok()?);
