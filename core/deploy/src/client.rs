@@ -80,6 +80,9 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Checks the options and sets up the HTTP client. Nothing is sent yet.
+    ///
+    /// TLS uses the process's default rustls crypto provider; if the program installed none,
+    /// this installs ring's as the default.
     pub fn new(options: Options) -> Result<Client, Error> {
         // A token a header cannot carry (a line break inside a pasted secret) would be sent as
         // something else and refused with a misleading 401: say so now, without the token.
@@ -105,6 +108,7 @@ impl Client {
         if plain_http && options.tls != Tls::Insecure {
             return Err(Error::PlainHttp { url: shown_url });
         }
+        crate::tls::crypto_provider();
         let mut builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .tcp_keepalive(options.keepalive)

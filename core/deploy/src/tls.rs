@@ -41,14 +41,26 @@ pub(crate) fn trust_file(path: &Path) -> Result<rustls::ClientConfig, Error> {
     trust_config(certs).map_err(|e| bad(Some(e)))
 }
 
+/// The crypto provider of every connection: the process's default if the program installed one,
+/// else ring, installed as the default, for reqwest (built without a provider of its own) takes
+/// the default. ring rather than aws-lc-rs, reqwest's usual choice: aws-lc seeds its random
+/// generator from CPU jitter, 65 ms of CPU at every start, 5% of a 512 MiB upload over HTTPS.
+pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
+    if let Some(provider) = CryptoProvider::get_default() {
+        return provider.clone();
+    }
+    // Losing a race with another thread's install leaves that one the default: use it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
 /// The rustls client configuration for `Tls::Trust`, built as reqwest builds its own (same
 /// crypto provider, TLS 1.2 and 1.3, SNI on, ALPN `http/1.1` since the client is HTTP/1 only)
 /// but with [`PinnedOrWebPki`] as the verifier. `certs` must not be empty.
 fn trust_config(certs: Vec<CertificateDer<'static>>) -> Result<rustls::ClientConfig, Cause> {
-    // The provider reqwest would use: an installed process default, else aws-lc-rs.
-    let provider = CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let provider = crypto_provider();
     let mut roots = RootCertStore::empty();
     for cert in &certs {
         roots.add(cert.clone())?;
