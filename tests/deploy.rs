@@ -933,6 +933,103 @@ fn library_refuses_a_bundle_that_differs_from_its_announced_length() {
     assert_eq!(got.bundle_size, exact);
 }
 
+/// What `spiro-deploy` hands its builder's buffers to: the upload, through `TakeBuffers`.
+struct Handing<'u>(&'u mut spiro_client::Upload);
+
+impl std::io::Write for Handing<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.write(data)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl spiro_bundle::TakeBuffers for Handing<'_> {
+    fn take_buffer(&mut self, full: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        self.0.take_buffer(full)
+    }
+}
+
+/// Buffers handed to the upload whole arrive as the bytes `Builder::new` writes: with a
+/// length announced or not, gzipped or not; and an announced length is still enforced.
+#[test]
+fn library_upload_takes_whole_buffers_and_sends_the_same_bundle() {
+    let token = good_token();
+    let dir = project();
+    // Sizes across the builder's and the upload's 256 KiB buffers.
+    for (i, size) in [0usize, 1, 262_143, 262_144, 262_145, 1_000_003]
+        .into_iter()
+        .enumerate()
+    {
+        let data: Vec<u8> = (0..size).map(|b| (b * 31 + i) as u8).collect();
+        std::fs::write(dir.path().join(format!("art{i}.bin")), data).unwrap();
+    }
+    fn add<W: std::io::Write>(
+        builder: &mut spiro_bundle::Builder<W>,
+        dir: &Path,
+    ) -> spiro_bundle::Result<()> {
+        builder.add_saltdir(&dir.join("_salt"))?;
+        for i in 0..6 {
+            let name = spiro_scanner::EntryName::new(format!("art{i}.bin").as_str()).unwrap();
+            builder.add_artifact(&dir.join(format!("art{i}.bin")), &name)?;
+        }
+        Ok(())
+    }
+    let mut reference = spiro_bundle::Builder::new(Vec::new());
+    add(&mut reference, dir.path()).unwrap();
+    let expected = reference.finish().unwrap();
+    let handing = |upload: &mut spiro_client::Upload| {
+        let mut builder = spiro_bundle::Builder::handing_buffers(Handing(upload));
+        add(&mut builder, dir.path())?;
+        builder.finish().map(drop)
+    };
+    let len = expected.len() as u64;
+    for (bundle_len, compression) in [
+        (Some(len), None),
+        (None, None),
+        (Some(len), spiro_client::Gzip::new(1)),
+    ] {
+        let server = server_with_token(&token, Answer::Stream(successful_highstate(&["m1"])));
+        let deploy = Deploy {
+            bundle_len,
+            compression,
+            ..web_prod(true)
+        };
+        client(&server, &token).upload(&deploy, handing).unwrap();
+        let got = server.last_deploy();
+        let mut tar = got.bundle.unwrap();
+        if got.bundle_gzipped {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&tar[..]), &mut plain)
+                .unwrap();
+            tar = plain;
+        }
+        assert!(
+            tar == expected,
+            "{bundle_len:?}, gzip {}",
+            got.bundle_gzipped
+        );
+    }
+
+    let server = server_with_token(&token, Answer::Stream(successful_highstate(&["m1"])));
+    let deploy = Deploy {
+        bundle_len: Some(len - 512),
+        ..web_prod(true)
+    };
+    let err = client(&server, &token)
+        .upload(&deploy, handing)
+        .unwrap_err();
+    assert!(matches!(err, UploadError::Bundle(_)), "{err:?}");
+    let accepted = server
+        .received()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.status == 200)
+        .count();
+    assert_eq!(accepted, 0, "nothing may be deployed");
+}
+
 #[test]
 fn library_keeps_unknown_events_and_parses_crlf_multiline_comments() {
     let steps = vec![

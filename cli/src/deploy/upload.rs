@@ -5,8 +5,8 @@ use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use spiro_bundle::Builder;
-use spiro_client::{Client, Deploy, UploadError};
+use spiro_bundle::{Builder, TakeBuffers};
+use spiro_client::{Client, Deploy, Upload, UploadError};
 
 use super::client_error::{client_error, plain_http_limit};
 use super::deadline::{Following, Next};
@@ -91,7 +91,7 @@ pub fn run(args: &Args, client: &Client, plan: Plan) -> Result<Exit, CliError> {
             bar: &bar,
         };
         // A tree that changed since it was measured must not send more than announced.
-        let mut builder = Builder::new(counting);
+        let mut builder = Builder::handing_buffers(counting);
         builder.announced_len(bundle_len);
         let written = plan.write(builder).map(|(_, stats)| stats);
         if written.is_ok() {
@@ -159,6 +159,16 @@ impl<W: Write> Write for Counting<'_, W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// The builder's buffers go to the upload whole, sparing a copy of the bundle.
+impl TakeBuffers for Counting<'_, &mut Upload> {
+    fn take_buffer(&mut self, full: Vec<u8>) -> io::Result<Vec<u8>> {
+        let n = full.len() as u64;
+        let next = self.inner.take_buffer(full)?;
+        self.bar.inc(n);
+        Ok(next)
     }
 }
 

@@ -34,6 +34,6 @@ mod error;
 
 pub use builder::{
     ARTIFACTS_DIR, Builder, ByteCount, GITCOMMIT_FILE, LinkEscape, MAX_BUNDLE_SIZE, MAX_ENTRY_SIZE,
-    SOURCE_DIR, Stats, artifact_name,
+    SOURCE_DIR, Stats, TakeBuffers, artifact_name,
 };
 pub use error::{Error, Refusal, Result};

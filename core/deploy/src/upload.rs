@@ -39,10 +39,24 @@ const ABORT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 struct ChunkPool(Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
 
 impl ChunkPool {
+    /// A spare buffer as it came back, stale bytes and all.
+    fn spare(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok().and_then(|mut spare| spare.pop())
+    }
+
     /// An empty buffer of at least [`CHUNK`] bytes' capacity.
     fn take(&self) -> Vec<u8> {
-        let spare = self.0.lock().ok().and_then(|mut spare| spare.pop());
-        spare.unwrap_or_else(|| Vec::with_capacity(CHUNK))
+        let mut buf = self.spare().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+        buf.clear();
+        buf
+    }
+
+    /// A buffer [`CHUNK`] bytes long, to be filled whole ([`Upload::take_buffer`]). A spare
+    /// one keeps its stale bytes: zeroing it again would be one more pass over the bundle.
+    fn lend(&self) -> Vec<u8> {
+        let mut buf = self.spare().unwrap_or_default();
+        buf.resize(CHUNK, 0);
+        buf
     }
 
     /// `buf` as a chunk for the connection; the buffer comes back here when the chunk is sent.
@@ -68,8 +82,8 @@ impl AsRef<[u8]> for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        // Not cleared: `lend` reuses the length (and `take` clears it).
+        let buf = std::mem::take(&mut self.buf);
         if let Ok(mut spare) = self.pool.0.lock()
             && spare.len() < POOL_CHUNKS
         {
@@ -341,6 +355,40 @@ impl Upload {
         Ok(())
     }
 
+    /// An error if `more` bytes would take the bundle past its announced length.
+    fn check_announced(&self, more: usize) -> io::Result<()> {
+        match self.announced {
+            Some(announced) if self.written + more as u64 > announced => {
+                let written = self.written + more as u64;
+                Err(io::Error::other(Error::BundleLength { announced, written }))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes `full` whole as the next bytes of the bundle, and returns a buffer to fill next
+    /// ([`CHUNK`] bytes long, stale bytes and all): [`write`](Write::write) without its copy
+    /// into a chunk, a pass over the whole bundle in user space. What
+    /// `spiro_bundle::Builder::handing_buffers` wants of its output (this crate does not
+    /// depend on `spiro-bundle`: a newtype implementing its `TakeBuffers` calls this).
+    pub fn take_buffer(&mut self, full: Vec<u8>) -> io::Result<Vec<u8>> {
+        if self.gzip.is_some() {
+            // On its way to the gzip worker the data is copied anyway.
+            self.write_all(&full)?;
+            return Ok(full);
+        }
+        self.check_announced(full.len())?;
+        // Bytes written before go first.
+        self.send_buffer()?;
+        let n = full.len();
+        if n > 0 {
+            let chunk = self.pool.chunk(full);
+            self.send(Chunk::Data(chunk))?;
+        }
+        self.written += n as u64;
+        Ok(self.pool.lend())
+    }
+
     fn write_all_raw(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let n = self.write_raw(data)?;
@@ -453,12 +501,7 @@ impl Drop for Upload {
 
 impl Write for Upload {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if let Some(announced) = self.announced
-            && self.written + data.len() as u64 > announced
-        {
-            let written = self.written + data.len() as u64;
-            return Err(io::Error::other(Error::BundleLength { announced, written }));
-        }
+        self.check_announced(data.len())?;
         let n = match self.gzip.take() {
             None => self.write_raw(data)?,
             Some(mut gzip) => {

@@ -19,7 +19,7 @@ use spiro_scanners::{FsScanner, GitCommit, entry_from_disk};
 use crate::{Error, Refusal};
 pub use layout::{ARTIFACTS_DIR, GITCOMMIT_FILE, SOURCE_DIR, artifact_name};
 pub use links::LinkEscape;
-pub use sink::{ByteCount, MAX_BUNDLE_SIZE, MAX_ENTRY_SIZE};
+pub use sink::{ByteCount, MAX_BUNDLE_SIZE, MAX_ENTRY_SIZE, TakeBuffers};
 use sink::{CountSink, ListSink, Sink, TarSink};
 use written::WrittenNames;
 
@@ -119,6 +119,15 @@ impl Builder<ByteCount> {
     /// ```
     pub fn counting() -> Builder<ByteCount> {
         Builder::with_output(Output::Count(CountSink::new(std::convert::identity)))
+    }
+}
+
+impl<W: TakeBuffers> Builder<W> {
+    /// A builder like [`Builder::new`] that hands `out` its filled buffers whole (file
+    /// contents are read straight into them) instead of writing from them: the same bytes,
+    /// one copy fewer when `out` would only have copied them elsewhere.
+    pub fn handing_buffers(out: W) -> Builder<W> {
+        Builder::with_output(Output::Tar(TarSink::handing_buffers(out)))
     }
 }
 
@@ -405,10 +414,9 @@ mod tests {
     use super::sink::WRITE_BUFFER;
     use super::*;
 
-    /// The content copy bypasses `tar::Builder::append_data`'s own copy; the bytes must be
-    /// exactly what `append_data` writes, at every size around the block and buffer edges.
-    #[test]
-    fn content_copy_writes_what_append_data_writes() {
+    /// Adds files of every size around the block and buffer edges, each under a short and a
+    /// long name, to `ours` and to `reference`, `tar::Builder::append_data`'s way.
+    fn add_edge_sizes<W: Write>(ours: &mut Builder<W>, reference: &mut tar::Builder<Vec<u8>>) {
         let sizes = [
             0,
             1,
@@ -421,8 +429,6 @@ mod tests {
             3 * WRITE_BUFFER + 7,
         ];
         let long = format!("{}/long-name.txt", "d".repeat(120));
-        let mut ours = Builder::new(Vec::new());
-        let mut reference = tar::Builder::new(Vec::new());
         for (i, size) in sizes.into_iter().enumerate() {
             let data: Vec<u8> = (0..size).map(|b| (b * 7 + i) as u8).collect();
             for name in [format!("f{i}"), format!("{long}{i}")] {
@@ -440,7 +446,62 @@ mod tests {
                     .unwrap();
             }
         }
+    }
+
+    /// The content copy bypasses `tar::Builder::append_data`'s own copy; the bytes must be
+    /// exactly what `append_data` writes, at every size around the block and buffer edges.
+    #[test]
+    fn content_copy_writes_what_append_data_writes() {
+        let mut ours = Builder::new(Vec::new());
+        let mut reference = tar::Builder::new(Vec::new());
+        add_edge_sizes(&mut ours, &mut reference);
         assert!(ours.finish().unwrap() == reference.into_inner().unwrap());
+    }
+
+    /// A [`TakeBuffers`] output that keeps what it is handed, and hands back stale buffers
+    /// of assorted lengths, as a recycling pool would.
+    #[derive(Default)]
+    struct Taker {
+        stream: Vec<u8>,
+        pieces: Vec<usize>,
+    }
+
+    impl Write for Taker {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            panic!("a builder handing buffers wrote through `write`");
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl TakeBuffers for Taker {
+        fn take_buffer(&mut self, full: Vec<u8>) -> io::Result<Vec<u8>> {
+            self.stream.extend_from_slice(&full);
+            self.pieces.push(full.len());
+            let lengths = [0, 100, WRITE_BUFFER, WRITE_BUFFER + 5000];
+            Ok(vec![0xAA; lengths[self.pieces.len() % lengths.len()]])
+        }
+    }
+
+    /// Handing buffers over gives the same bytes as writing them, in whole buffers but the
+    /// last, whatever length and content the buffers handed back have.
+    #[test]
+    fn handing_buffers_gives_the_bytes_new_writes() {
+        let mut ours = Builder::handing_buffers(Taker::default());
+        let mut reference = tar::Builder::new(Vec::new());
+        add_edge_sizes(&mut ours, &mut reference);
+        let taker = ours.finish().unwrap();
+        assert!(taker.stream == reference.into_inner().unwrap());
+        let (last, whole) = taker.pieces.split_last().unwrap();
+        assert!(whole.len() > 4, "{:?}", taker.pieces);
+        assert!(
+            whole.iter().all(|&n| n == WRITE_BUFFER),
+            "{:?}",
+            taker.pieces
+        );
+        assert!((1..=WRITE_BUFFER).contains(last));
     }
 
     /// `counting` must give the exact length `new` writes, long names and links included.

@@ -46,9 +46,20 @@ pub(super) struct TarSink<W: Write> {
 /// The two zero blocks that end a tar.
 const END_MARKER: u64 = 1024;
 
+impl<W: TakeBuffers> TarSink<W> {
+    /// The sink handing its filled buffers to `out` whole (see [`TakeBuffers`]).
+    pub(super) fn handing_buffers(out: W) -> TarSink<W> {
+        TarSink::with_out_buf(OutBuf::new(out, hand_over))
+    }
+}
+
 impl<W: Write> TarSink<W> {
     pub(super) fn new(out: W) -> TarSink<W> {
-        let mut tar = tar::Builder::new(OutBuf::new(out));
+        TarSink::with_out_buf(OutBuf::new(out, write_out))
+    }
+
+    fn with_out_buf(out: OutBuf<W>) -> TarSink<W> {
+        let mut tar = tar::Builder::new(out);
         tar.mode(tar::HeaderMode::Deterministic);
         tar.follow_symlinks(false);
         TarSink {
@@ -278,13 +289,42 @@ impl Write for ByteCount {
     }
 }
 
+/// An output that takes the builder's filled buffers whole instead of having bytes copied out of
+/// them by `write`: an upload that queues buffers for its connection, say, where that copy
+/// was a whole extra pass over the bundle in user space. See
+/// [`Builder::handing_buffers`](crate::Builder::handing_buffers).
+pub trait TakeBuffers: Write {
+    /// Takes `full`, the next bytes of the stream (all of its length, in order after
+    /// everything taken or written before), and returns the buffer the builder fills next.
+    ///
+    /// Only the returned buffer's length matters: the builder overwrites its bytes, and
+    /// resizes it to its own buffer size (so a buffer returned at that length, stale bytes and
+    /// all, is reused without being zeroed).
+    fn take_buffer(&mut self, full: Vec<u8>) -> io::Result<Vec<u8>>;
+}
+
+/// How an [`OutBuf`] passes a full buffer on: written out and kept, or handed over whole.
+type HandOff<W> = fn(&mut W, Vec<u8>) -> io::Result<Vec<u8>>;
+
+fn write_out<W: Write>(out: &mut W, full: Vec<u8>) -> io::Result<Vec<u8>> {
+    out.write_all(&full)?;
+    Ok(full)
+}
+
+fn hand_over<W: TakeBuffers>(out: &mut W, full: Vec<u8>) -> io::Result<Vec<u8>> {
+    out.take_buffer(full)
+}
+
 /// The tar stream's output buffer. Unlike `BufWriter`, it can be filled by a reader directly:
 /// [`copy_entry`](OutBuf::copy_entry) reads an entry's content into its free space, so content
-/// is copied once (kernel to buffer) before it is written, in `WRITE_BUFFER`-sized writes.
+/// is copied once (kernel to buffer) before it is passed on, in `WRITE_BUFFER`-sized pieces
+/// (written out, or handed over whole to a [`TakeBuffers`] output).
 struct OutBuf<W: Write> {
-    buf: Box<[u8]>,
+    /// Always `WRITE_BUFFER` bytes long; `len` of them are the stream's.
+    buf: Vec<u8>,
     len: usize,
     out: W,
+    hand_off: HandOff<W>,
     /// Bytes taken into the stream so far, and how many it may take in all.
     total: u64,
     limit: u64,
@@ -309,11 +349,12 @@ fn past_announced(error: io::Error, limit: u64, what: &str) -> Error {
 }
 
 impl<W: Write> OutBuf<W> {
-    fn new(out: W) -> OutBuf<W> {
+    fn new(out: W, hand_off: HandOff<W>) -> OutBuf<W> {
         OutBuf {
-            buf: vec![0; WRITE_BUFFER].into_boxed_slice(),
+            buf: vec![0; WRITE_BUFFER],
             len: 0,
             out,
+            hand_off,
             total: 0,
             limit: u64::MAX,
         }
@@ -329,10 +370,21 @@ impl<W: Write> OutBuf<W> {
         Ok(())
     }
 
-    /// Writes out what is buffered.
+    /// Passes on what is buffered.
     fn flush_buf(&mut self) -> io::Result<()> {
-        let result = self.out.write_all(&self.buf[..self.len]);
+        if self.len == 0 {
+            return Ok(());
+        }
+        let mut full = std::mem::take(&mut self.buf);
+        full.truncate(self.len);
         self.len = 0;
+        let (mut next, result) = match (self.hand_off)(&mut self.out, full) {
+            Ok(next) => (next, Ok(())),
+            // The stream is broken now, but the buffer must stay whole.
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        next.resize(WRITE_BUFFER, 0);
+        self.buf = next;
         result
     }
 
