@@ -108,6 +108,7 @@ impl Client {
         if plain_http && options.tls != Tls::Insecure {
             return Err(Error::PlainHttp { url: shown_url });
         }
+        // reqwest takes the process's default provider: make sure there is one.
         crate::tls::crypto_provider();
         let mut builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
