@@ -181,3 +181,18 @@ impl ServerCertVerifier for PinnedOrWebPki {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a default, ring's becomes it (reqwest, built without a provider, would panic
+    /// on finding none); once there is one, every call gives that same provider.
+    #[test]
+    fn a_default_provider_is_installed_once_and_then_kept() {
+        let first = crypto_provider();
+        let installed = CryptoProvider::get_default().expect("a default is installed");
+        assert!(Arc::ptr_eq(&first, installed));
+        assert!(Arc::ptr_eq(&crypto_provider(), &first));
+    }
+}
