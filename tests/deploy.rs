@@ -813,6 +813,15 @@ fn client(server: &TestServer, token: &str) -> Client {
     Client::new(Options::new(server.url(), Token::new(token)).tls(tls)).unwrap()
 }
 
+/// The uploads the server accepted (a 200 to a `POST`): the deploys that happened.
+fn accepted_deploys(server: &TestServer) -> Vec<Received> {
+    server
+        .received()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.status == 200)
+        .collect()
+}
+
 fn web_prod(highstate: bool) -> Deploy {
     Deploy {
         project: "web".into(),
@@ -910,12 +919,10 @@ fn library_refuses_a_bundle_that_differs_from_its_announced_length() {
             text.contains(&format!("not the {announced} announced")),
             "{text}"
         );
-        let accepted = server
-            .received()
-            .into_iter()
-            .filter(|r| r.method == "POST" && r.status == 200)
-            .count();
-        assert_eq!(accepted, 0, "nothing may be deployed");
+        assert!(
+            accepted_deploys(&server).is_empty(),
+            "nothing may be deployed"
+        );
     }
 
     // The exact length goes out as Content-Length, not chunked.
@@ -1022,12 +1029,10 @@ fn library_upload_takes_whole_buffers_and_sends_the_same_bundle() {
         .upload(&deploy, handing)
         .unwrap_err();
     assert!(matches!(err, UploadError::Bundle(_)), "{err:?}");
-    let accepted = server
-        .received()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.status == 200)
-        .count();
-    assert_eq!(accepted, 0, "nothing may be deployed");
+    assert!(
+        accepted_deploys(&server).is_empty(),
+        "nothing may be deployed"
+    );
 }
 
 #[test]
@@ -1138,11 +1143,7 @@ fn library_a_failing_bundle_aborts_the_upload_so_nothing_is_deployed() {
         })
         .unwrap();
     events.for_each(drop);
-    let accepted: Vec<Received> = server
-        .received()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.status == 200)
-        .collect();
+    let accepted = accepted_deploys(&server);
     assert_eq!(
         accepted.len(),
         1,
