@@ -84,6 +84,11 @@ impl Drop for Pooled {
     fn drop(&mut self) {
         // Not cleared: `lend` reuses the length (and `take` clears it).
         let buf = std::mem::take(&mut self.buf);
+        // A buffer of another size (a caller's own, given to `take_buffer`) is not kept: the
+        // pool's buffers stay chunk-sized, and its memory bounded.
+        if !(CHUNK..=2 * CHUNK).contains(&buf.capacity()) {
+            return;
+        }
         if let Ok(mut spare) = self.pool.0.lock()
             && spare.len() < POOL_CHUNKS
         {
@@ -517,5 +522,36 @@ impl Write for Upload {
 
     fn flush(&mut self) -> io::Result<()> {
         self.send_buffer()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sent chunks come back to the pool, chunk-sized ones only, and at most `POOL_CHUNKS`.
+    #[test]
+    fn the_pool_keeps_only_chunk_sized_buffers_and_only_so_many() {
+        let pool = ChunkPool::default();
+        drop(pool.chunk(vec![7; 3 * CHUNK]));
+        drop(pool.chunk(vec![7; 10]));
+        assert!(pool.spare().is_none(), "odd sizes are dropped");
+
+        let lent = pool.lend();
+        assert_eq!(lent.len(), CHUNK);
+        assert!(lent.iter().all(|&b| b == 0), "a fresh buffer is zeroed");
+        drop(pool.chunk(lent));
+        let mut stale = pool.lend();
+        assert_eq!(stale.len(), CHUNK);
+        stale[0] = 9;
+        drop(pool.chunk(stale));
+        assert_eq!(pool.lend()[0], 9, "a spare one is reused as it came back");
+        drop(pool.chunk(pool.lend()));
+        assert!(pool.take().is_empty(), "`take` clears it");
+
+        for _ in 0..2 * POOL_CHUNKS {
+            drop(pool.chunk(Vec::with_capacity(CHUNK)));
+        }
+        assert_eq!(pool.0.lock().unwrap().len(), POOL_CHUNKS);
     }
 }
